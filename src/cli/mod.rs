@@ -1,0 +1,144 @@
+//! The command line. Each command is a function that returns the process
+//! exit code; errors carry context for the edge to print.
+
+mod check;
+mod next;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, DEFAULT_PATH};
+
+/// Exit code for an invalid config or invalid arguments.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code for a command that is documented but not built yet.
+pub const EXIT_NOT_BUILT: u8 = 69;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nightshift",
+    version,
+    about = "Runs network change windows: safe ACL pushes and POTS line tests on Cisco IOS and NX-OS over SSH",
+    long_about = None
+)]
+pub struct Cli {
+    /// Config file [default: /etc/nightshift/nightshift.toml]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "NIGHTSHIFT_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// More log output on standard error (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config: exit 0 with a summary, or 2 with every problem and its FILE:LINE:COLUMN
+    CheckConfig,
+    /// Show the next openings of every window, in the window's zone and in UTC
+    Next(next::NextArgs),
+    /// Run show commands on devices now and print each device's output [not built yet]
+    Exec(NotBuilt),
+    /// Run a job now in the foreground and print the per-device result [not built yet]
+    Run(NotBuilt),
+    /// Set, check or delete credentials (one canary login, OS keyring) [not built yet]
+    Credentials(NotBuilt),
+    /// Sleep until change windows and run them (the systemd service) [not built yet]
+    Daemon(NotBuilt),
+    /// Ask the running daemon for its state [not built yet]
+    Status(NotBuilt),
+    /// List, show or resend reports from the outbox [not built yet]
+    Report(NotBuilt),
+    /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback [not built yet]
+    Lab(NotBuilt),
+    /// Run a whole change window against the embedded lab [not built yet]
+    Demo(NotBuilt),
+}
+
+/// Arguments of a command that is not built yet: anything is accepted so
+/// that the user sees the clear "not built yet" message, not a usage error.
+#[derive(Debug, clap::Args)]
+pub struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NIGHTSHIFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// Loads the config, printing every problem when it is invalid. `Ok(None)`
+/// means the problems were printed and the caller should exit with
+/// [`EXIT_INVALID`].
+pub fn load_config(path: &Path, clock: &dyn Clock) -> anyhow::Result<Option<Config>> {
+    match Config::load(path, clock.now()) {
+        Ok(c) => Ok(Some(c)),
+        Err(ConfigError::Invalid { file, problems }) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "{file}: {} problem{} found; nothing was loaded",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(None)
+        }
+        Err(e @ ConfigError::Read { .. }) => Err(anyhow::Error::new(e).context(
+            "pass the config with -c FILE or NIGHTSHIFT_CONFIG, or create /etc/nightshift/nightshift.toml",
+        )),
+    }
+}
+
+fn not_built(command: &str, issue: u32, what: &str) -> ExitCode {
+    eprintln!(
+        "nightshift {command}: not built yet. {what} arrives with issue #{issue}; nothing was done."
+    );
+    ExitCode::from(EXIT_NOT_BUILT)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock = SystemClock;
+    let path = config_path(&cli);
+    match &cli.command {
+        Command::CheckConfig => check::check_config(&path, &clock),
+        Command::Next(args) => next::next(&path, args, &clock),
+        Command::Exec(_) => Ok(not_built("exec", 4, "Running show commands over SSH")),
+        Command::Run(_) => Ok(not_built("run", 5, "Running a job in the foreground")),
+        Command::Credentials(_) => Ok(not_built("credentials", 8, "The credential store")),
+        Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
+        Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),
+        Command::Report(_) => Ok(not_built("report", 10, "The report outbox")),
+        Command::Lab(_) => Ok(not_built("lab", 3, "The device lab")),
+        Command::Demo(_) => Ok(not_built("demo", 11, "The demo")),
+    }
+}

@@ -1,0 +1,242 @@
+//! The config file: `version = 1` TOML, parsed and then validated as a
+//! whole, so that every problem is reported at once with its
+//! `FILE:LINE:COLUMN`, key path and a hint (see `config/nightshift.toml` for
+//! every key, documented).
+
+mod doc;
+mod read;
+mod selector;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use thiserror::Error;
+
+pub use doc::{Location, Problem};
+pub use selector::Selector;
+
+use crate::platform::Platform;
+use crate::schedule::Schedule;
+
+/// Where the config is read from when neither `-c` nor `NIGHTSHIFT_CONFIG`
+/// says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/nightshift/nightshift.toml";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has {} problem{}", .file, .problems.len(), if .problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// A validated config. Everything in it has been checked; later stages rely
+/// on names resolving and values being in range.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    pub daemon: DaemonSettings,
+    pub ssh: SshSettings,
+    pub credentials: Vec<CredentialProfile>,
+    pub mail: Option<MailSettings>,
+    pub devices: Vec<Device>,
+    pub jobs: Vec<Job>,
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    /// Journal, outbox, run history and known_hosts live here.
+    pub state_dir: PathBuf,
+    /// Default zone for windows that name none.
+    pub timezone: Option<Tz>,
+    /// Group (besides root) admitted to the control socket.
+    pub control_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Unknown and changed keys are refused.
+    Strict,
+    /// Unknown keys are learnt (and the report says so); changed keys are refused.
+    AcceptNew,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlgorithmProfile {
+    /// russh's defaults.
+    Modern,
+    /// Adds SHA-1 key exchange, ssh-rsa, CBC ciphers and hmac-sha1 for old IOS.
+    Legacy,
+}
+
+/// SSH settings: the `[ssh]` defaults, or a device's view after its overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSettings {
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub known_hosts: PathBuf,
+    pub host_key_policy: HostKeyPolicy,
+    pub algorithms: AlgorithmProfile,
+}
+
+#[derive(Debug, Clone)]
+pub struct CredentialProfile {
+    pub name: String,
+    /// Asked for by `credentials set` when absent.
+    pub username: Option<String>,
+    /// The one device a login is tried on before any other.
+    pub canary: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailTls {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub relay: String,
+    pub port: u16,
+    pub tls: MailTls,
+    pub from: String,
+    pub to: Vec<String>,
+    /// SMTP AUTH user; its password lives in the keyring.
+    pub username: Option<String>,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub platform: Platform,
+    pub credentials: String,
+    pub tier: u32,
+    pub tags: Vec<String>,
+    /// `[ssh]` with this device's overrides applied.
+    pub ssh: SshSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct PotsLine {
+    pub branch: String,
+    pub dialer: String,
+    pub line: u32,
+    pub number: String,
+    /// Regex for the remote prompt that proves the call reached the branch.
+    pub expect: String,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_pause: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    Acl {
+        acl_name: String,
+        /// The engineer's lines as pasted, blank lines dropped.
+        acl_lines: Vec<String>,
+    },
+    Pots {
+        lines: Vec<PotsLine>,
+    },
+    Exec {
+        commands: Vec<String>,
+    },
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Acl { .. } => "acl",
+            JobKind::Pots { .. } => "pots",
+            JobKind::Exec { .. } => "exec",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub kind: JobKind,
+    pub selectors: Vec<Selector>,
+    /// Devices this job touches, as indexes into `Config::devices`, in
+    /// inventory order.
+    pub targets: Vec<usize>,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub name: String,
+    pub schedule: Schedule,
+    pub duration: Duration,
+    /// How late after its opening a window may still start (misfire policy).
+    pub latest_start: Duration,
+    pub jobs: Vec<String>,
+}
+
+impl Window {
+    pub fn zone(&self) -> Tz {
+        self.schedule.zone()
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file. `now` anchors the "does this
+    /// schedule ever fire" check.
+    pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Config, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&path.display().to_string(), &src, now).map(|mut c| {
+            c.source = path.to_path_buf();
+            c
+        })
+    }
+
+    /// Validates config text; `file` is the name used in messages.
+    pub fn parse(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, ConfigError> {
+        read::read(file, src, now).map_err(|problems| ConfigError::Invalid {
+            file: file.to_string(),
+            problems,
+        })
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    pub fn window(&self, name: &str) -> Option<&Window> {
+        self.windows.iter().find(|w| w.name == name)
+    }
+
+    /// Indexes of the devices that `selectors` pick, in inventory order.
+    pub fn select(&self, selectors: &[Selector]) -> Vec<usize> {
+        self.devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| selectors.iter().any(|s| s.matches(&d.name, &d.tags)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}

@@ -1,0 +1,562 @@
+//! `[jobs.NAME]` and `[windows.NAME]`.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+
+use super::super::doc::{At, Doc, Table, as_table};
+use super::super::{Config, Job, JobKind, PotsLine, Selector, Window};
+use super::{Declared, valid_name, zone};
+use crate::platform::Platform;
+use crate::schedule::Schedule;
+
+const JOB_KEYS: &[&str] = &[
+    "kind",
+    "devices",
+    "concurrency",
+    "acl_name",
+    "acl_lines",
+    "lines",
+    "commands",
+];
+const LINE_KEYS: &[&str] = &[
+    "branch",
+    "dialer",
+    "line",
+    "number",
+    "expect",
+    "timeout",
+    "retries",
+    "retry_pause",
+];
+const WINDOW_KEYS: &[&str] = &["schedule", "timezone", "duration", "latest_start", "jobs"];
+
+/// Default concurrency: the classic script's `threads`.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+/// Cisco's login prompt after a modem CONNECT.
+pub const DEFAULT_EXPECT: &str = r"User Access Verification|[Uu]sername: ?$|[Ll]ogin: ?$";
+
+/// Which keys belong to which kind, for "`X` only applies to kind = Y".
+fn key_kind(key: &str) -> Option<&'static str> {
+    match key {
+        "acl_name" | "acl_lines" => Some("acl"),
+        "lines" => Some("pots"),
+        "commands" => Some("exec"),
+        _ => None,
+    }
+}
+
+pub(super) fn read_jobs(
+    top: &mut Table<'_, '_>,
+    doc: &mut Doc<'_>,
+    config: &Config,
+    declared: &Declared,
+) -> Vec<Job> {
+    let mut out = Vec::new();
+    for (name, value) in top.named_tables(doc, "jobs") {
+        let path = format!("jobs.{}", name.value);
+        if !valid_name(&name.value) {
+            doc.problem(
+                name.span.clone(),
+                path.clone(),
+                "job names may use letters, digits, '-', '_' and '.' only",
+                None,
+            );
+        }
+        let Some(mut t) = as_table(doc, value, path.clone(), JOB_KEYS) else {
+            continue;
+        };
+        let kind = t.required_string(doc, "kind", "set kind = \"acl\", \"pots\" or \"exec\"");
+        let kind_name = match kind {
+            Some(k) if matches!(k.value.as_str(), "acl" | "pots" | "exec") => Some(k.value),
+            Some(k) => {
+                doc.problem(
+                    k.span,
+                    format!("{path}.kind"),
+                    format!("unknown job kind \"{}\"", k.value),
+                    Some("use \"acl\", \"pots\" or \"exec\"".into()),
+                );
+                None
+            }
+            None => None,
+        };
+        // Keys of another kind are reported before the kind's own are read.
+        if let Some(kind) = &kind_name {
+            for key in ["acl_name", "acl_lines", "lines", "commands"] {
+                if key_kind(key) != Some(kind.as_str())
+                    && let Some(v) = t.raw(key)
+                {
+                    doc.problem(
+                        v.span(),
+                        format!("{path}.{key}"),
+                        format!(
+                            "`{key}` only applies to kind = \"{}\"",
+                            key_kind(key).unwrap_or("?")
+                        ),
+                        Some(format!("remove it from this \"{kind}\" job")),
+                    );
+                }
+            }
+        }
+        let concurrency = t
+            .integer_in(doc, "concurrency", 1..=100_000)
+            .map_or(DEFAULT_CONCURRENCY, |c| c.value as usize);
+        let selectors = t.string_list(doc, "devices");
+        let kind = match kind_name.as_deref() {
+            Some("acl") => read_acl(&mut t, doc),
+            Some("pots") => read_pots(&mut t, doc, config, declared),
+            Some("exec") => read_exec(&mut t, doc),
+            _ => None,
+        };
+        let mut targets = Vec::new();
+        let mut parsed = Vec::new();
+        match (&kind, selectors) {
+            (Some(JobKind::Pots { lines }), _) => {
+                if let Some(v) = t.raw("devices") {
+                    doc.problem(
+                        v.span(),
+                        format!("{path}.devices"),
+                        "pots jobs pick their devices through lines[].dialer",
+                        Some(
+                            "remove `devices`; each [[jobs.NAME.lines]] entry names its dialer"
+                                .into(),
+                        ),
+                    );
+                }
+                let dialers: HashSet<&str> = lines.iter().map(|l| l.dialer.as_str()).collect();
+                targets = config
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| dialers.contains(d.name.as_str()))
+                    .map(|(i, _)| i)
+                    .collect();
+            }
+            (Some(_), None) => doc.problem(
+                t.span.clone(),
+                format!("{path}.devices"),
+                "`devices` is missing",
+                Some("list selectors: device names, globs like \"BRANCH1_*\", or \"tag:X\"".into()),
+            ),
+            (_, Some(sel)) => {
+                if let Some(v) = t.raw("devices").filter(|_| sel.is_empty()) {
+                    doc.problem(
+                        v.span(),
+                        format!("{path}.devices"),
+                        "no selectors",
+                        Some("list at least one device name, glob or tag:X".into()),
+                    );
+                }
+                for (i, s) in sel.iter().enumerate() {
+                    let one = Selector::parse(&s.value);
+                    if !declared.any_match(&one) {
+                        doc.problem(s.span.clone(), format!("{path}.devices[{i}]"), format!("selector \"{}\" matches no device", s.value), Some("name an inventory device, a glob such as \"core-*\", or \"tag:X\" with a tag some device has".into()));
+                    }
+                    parsed.push(one);
+                }
+                targets = config.select(&parsed);
+            }
+            (None, None) => {}
+        }
+        t.finish(doc);
+        if let Some(kind) = kind {
+            out.push(Job {
+                name: name.value,
+                kind,
+                selectors: parsed,
+                targets,
+                concurrency,
+            });
+        }
+    }
+    out
+}
+
+/// Where line `n` (0-based) of a multi-line string value sits in the file.
+fn line_span(src: &str, value: &At<String>, n: usize) -> Range<usize> {
+    let text = value.value.lines().nth(n).unwrap_or_default().trim();
+    let raw = src.get(value.span.clone()).unwrap_or_default();
+    let mut from = 0;
+    for (i, l) in value.value.lines().enumerate() {
+        let needle = l.trim();
+        if needle.is_empty() {
+            continue;
+        }
+        if let Some(pos) = raw[from..].find(needle) {
+            if i == n {
+                return value.span.start + from + pos..value.span.start + from + pos + text.len();
+            }
+            from += pos + needle.len();
+        }
+    }
+    value.span.clone()
+}
+
+fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
+    let name = t.required_string(
+        doc,
+        "acl_name",
+        "name the ACL to replace, e.g. acl_name = \"LOCK_IT_DOWN\"",
+    );
+    if let Some(n) = &name {
+        let ok = n
+            .value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && n.value.len() <= 64
+            && n.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            doc.problem(n.span.clone(), t.key_path("acl_name"), format!("\"{}\" is not a usable ACL name", n.value), Some("start with a letter; use letters, digits, '-', '_', '.'; at most 64 characters".into()));
+        }
+    }
+    let lines = t.required_string(
+        doc,
+        "acl_lines",
+        "paste the entries as a multi-line string: acl_lines = \"\"\"\\npermit ...\\n\"\"\"",
+    );
+    let entry = Regex::new(r"^(\d+\s+)?(permit|deny|remark)(\s|$)").ok()?;
+    let mut kept = Vec::new();
+    if let Some(l) = &lines {
+        let mut entries = 0;
+        for (i, line) in l.value.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            match entry.captures(trimmed) {
+                Some(c) => {
+                    if c.get(2).is_some_and(|m| m.as_str() != "remark") {
+                        entries += 1;
+                    }
+                    kept.push(trimmed.to_string());
+                }
+                None => doc.problem(
+                    line_span(doc.src(), l, i),
+                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
+                    format!("\"{trimmed}\" is not an ACL entry"),
+                    Some(
+                        "each line is `[SEQ] permit ...`, `[SEQ] deny ...` or `[SEQ] remark ...`"
+                            .into(),
+                    ),
+                ),
+            }
+        }
+        if entries == 0 {
+            doc.problem(l.span.clone(), t.key_path("acl_lines"), "no permit or deny entry", Some("an ACL without entries filters nothing on IOS; add at least one permit or deny line".into()));
+        }
+    }
+    Some(JobKind::Acl {
+        acl_name: name?.value,
+        acl_lines: kept,
+    })
+}
+
+fn read_exec(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
+    if !t.contains("commands") {
+        doc.problem(
+            t.span.clone(),
+            t.key_path("commands"),
+            "`commands` is missing",
+            Some("list show commands, e.g. commands = [\"show version\"]".into()),
+        );
+        return None;
+    }
+    let commands = t.string_list(doc, "commands")?;
+    const READ_ONLY: &[&str] = &["show", "sh", "dir", "ping", "traceroute", "more"];
+    for (i, c) in commands.iter().enumerate() {
+        let first = c
+            .value
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !READ_ONLY.contains(&first.as_str()) {
+            doc.problem(c.span.clone(), format!("{}[{i}]", t.key_path("commands")), format!("\"{}\" is not a read-only command", c.value), Some("exec jobs run show commands only (show, dir, ping, traceroute, more); changes go through an acl job".into()));
+        }
+    }
+    if commands.is_empty() {
+        doc.problem(t.span.clone(), t.key_path("commands"), "no commands", None);
+    }
+    Some(JobKind::Exec {
+        commands: commands.into_iter().map(|c| c.value).collect(),
+    })
+}
+
+fn read_pots(
+    t: &mut Table<'_, '_>,
+    doc: &mut Doc<'_>,
+    config: &Config,
+    declared: &Declared,
+) -> Option<JobKind> {
+    let path = t.key_path("lines");
+    if !t.contains("lines") {
+        doc.problem(
+            t.span.clone(),
+            path,
+            "`lines` is missing",
+            Some("add [[jobs.NAME.lines]] entries with branch, dialer, line and number".into()),
+        );
+        return None;
+    }
+    let items = t.array_of_tables(doc, "lines")?;
+    let number = Regex::new(r"^[0-9*#,wW+\- ]+$").ok()?;
+    let mut branches = HashSet::new();
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let Some(mut l) = as_table(doc, item, p.clone(), LINE_KEYS) else {
+            continue;
+        };
+        let branch = l.required_string(
+            doc,
+            "branch",
+            "name the branch this line tests, e.g. branch = \"branch-017\"",
+        );
+        if let Some(b) = &branch
+            && !branches.insert(b.value.clone())
+        {
+            doc.problem(
+                b.span.clone(),
+                format!("{p}.branch"),
+                format!("branch \"{}\" is listed twice in this job", b.value),
+                Some("each branch is dialled once per run; remove the duplicate".into()),
+            );
+        }
+        let dialer = l.required_string(
+            doc,
+            "dialer",
+            "name the inventory device whose modem line places the call, e.g. dialer = \"hub-1\"",
+        );
+        if let Some(d) = &dialer {
+            match config.device(&d.value) {
+                None if declared.has(&d.value) => {}
+                None => doc.problem(
+                    d.span.clone(),
+                    format!("{p}.dialer"),
+                    format!("dialer \"{}\" is not in the inventory", d.value),
+                    Some("add the hub router under [[devices]] or fix the name".into()),
+                ),
+                Some(dev) if dev.platform != Platform::CiscoIos => doc.problem(
+                    d.span.clone(),
+                    format!("{p}.dialer"),
+                    format!(
+                        "dialer \"{}\" is {}; modem lines are dialled from IOS routers",
+                        d.value, dev.platform
+                    ),
+                    None,
+                ),
+                Some(_) => {}
+            }
+        }
+        let line = if l.contains("line") {
+            l.integer_in(doc, "line", 0..=9_999)
+        } else {
+            doc.problem(l.span.clone(), format!("{p}.line"), "`line` is missing", Some("the tty number of the modem line on the dialer (see `show line`), e.g. line = 33".into()));
+            None
+        };
+        let num = l.required_string(
+            doc,
+            "number",
+            "the branch modem's phone number, e.g. number = \"5550117\"",
+        );
+        if let Some(n) = &num
+            && !number.is_match(&n.value)
+        {
+            doc.problem(
+                n.span.clone(),
+                format!("{p}.number"),
+                format!("\"{}\" is not a phone number", n.value),
+                Some("use digits and the dial modifiers * # , W + - only".into()),
+            );
+        }
+        let expect = match l.string(doc, "expect") {
+            Some(e) => match Regex::new(&e.value) {
+                Ok(_) => e.value,
+                Err(err) => {
+                    doc.problem(
+                        e.span,
+                        format!("{p}.expect"),
+                        format!("not a valid regular expression: {err}"),
+                        None,
+                    );
+                    String::new()
+                }
+            },
+            None => DEFAULT_EXPECT.to_string(),
+        };
+        let timeout = l
+            .duration(doc, "timeout")
+            .map_or(Duration::from_secs(90), |d| d.value);
+        let retries = l
+            .integer_in(doc, "retries", 0..=10)
+            .map_or(0, |r| r.value as u32);
+        let retry_pause = l
+            .duration(doc, "retry_pause")
+            .map_or(Duration::from_secs(30), |d| d.value);
+        l.finish(doc);
+        if let (Some(branch), Some(dialer), Some(line), Some(num)) = (branch, dialer, line, num) {
+            out.push(PotsLine {
+                branch: branch.value,
+                dialer: dialer.value,
+                line: line.value as u32,
+                number: num.value,
+                expect,
+                timeout,
+                retries,
+                retry_pause,
+            });
+        }
+    }
+    if items.is_empty() {
+        doc.problem(t.span.clone(), path, "no lines to test", None);
+    }
+    Some(JobKind::Pots { lines: out })
+}
+
+pub(super) fn read_windows(
+    top: &mut Table<'_, '_>,
+    doc: &mut Doc<'_>,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Vec<Window> {
+    let mut out = Vec::new();
+    for (name, value) in top.named_tables(doc, "windows") {
+        let path = format!("windows.{}", name.value);
+        if !valid_name(&name.value) {
+            doc.problem(
+                name.span.clone(),
+                path.clone(),
+                "window names may use letters, digits, '-', '_' and '.' only",
+                None,
+            );
+        }
+        let Some(mut t) = as_table(doc, value, path.clone(), WINDOW_KEYS) else {
+            continue;
+        };
+        let expr = t.required_string(doc, "schedule", "a 5-field crontab line in the window's zone, e.g. schedule = \"0 2 * * 2\" (Tuesdays 02:00)");
+        let zone = if t.contains("timezone") {
+            zone(&mut t, doc, "timezone")
+        } else if config.daemon.timezone.is_some() {
+            config.daemon.timezone
+        } else {
+            doc.problem(t.span.clone(), format!("{path}.timezone"), "no time zone for this window", Some("set timezone = \"Europe/Berlin\" (any IANA name) here or in [daemon]; nightshift never assumes UTC".into()));
+            None
+        };
+        let duration = if t.contains("duration") {
+            t.duration(doc, "duration")
+        } else {
+            doc.problem(
+                t.span.clone(),
+                format!("{path}.duration"),
+                "`duration` is missing",
+                Some("say how long the window stays open, e.g. duration = \"3h\"".into()),
+            );
+            None
+        };
+        let latest_start = t.duration(doc, "latest_start");
+        let jobs = if t.contains("jobs") {
+            t.string_list(doc, "jobs")
+        } else {
+            doc.problem(
+                t.span.clone(),
+                format!("{path}.jobs"),
+                "`jobs` is missing",
+                Some("list the jobs to run, in order, e.g. jobs = [\"acl-push\"]".into()),
+            );
+            None
+        };
+        let mut seen = HashSet::new();
+        for (i, j) in jobs.iter().flatten().enumerate() {
+            if !top.has_named("jobs", &j.value) {
+                doc.problem(
+                    j.span.clone(),
+                    format!("{path}.jobs[{i}]"),
+                    format!("unknown job \"{}\"", j.value),
+                    Some("define it as [jobs.NAME] or fix the name".into()),
+                );
+            }
+            if !seen.insert(j.value.clone()) {
+                doc.problem(
+                    j.span.clone(),
+                    format!("{path}.jobs[{i}]"),
+                    format!("job \"{}\" is listed twice", j.value),
+                    None,
+                );
+            }
+        }
+        if let Some(v) = t
+            .raw("jobs")
+            .filter(|_| jobs.as_ref().is_some_and(Vec::is_empty))
+        {
+            doc.problem(
+                v.span(),
+                format!("{path}.jobs"),
+                "no jobs",
+                Some("list at least one job".into()),
+            );
+        }
+        let schedule = match (&expr, zone) {
+            (Some(e), Some(z)) => match Schedule::parse(&e.value, z, now) {
+                Ok(s) => Some(s),
+                Err(err) => {
+                    doc.problem(e.span.clone(), format!("{path}.schedule"), format!("\"{}\": {err}", e.value), Some("write minute hour day-of-month month day-of-week, e.g. \"30 1 * * 2\"; no seconds field".into()));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let (Some(l), Some(d)) = (&latest_start, &duration)
+            && l.value > d.value
+        {
+            doc.problem(
+                l.span.clone(),
+                format!("{path}.latest_start"),
+                "later than the window's end",
+                Some("latest_start must not exceed duration".into()),
+            );
+        }
+        if let (Some(s), Some(d), Some(e)) = (&schedule, &duration, &expr)
+            && let Some(gap) = shortest_gap(s, now)
+            && d.value > gap
+        {
+            doc.problem(
+                d.span.clone(),
+                format!("{path}.duration"),
+                format!(
+                    "lasts {} but \"{}\" opens again after {}",
+                    humantime::format_duration(d.value),
+                    e.value,
+                    humantime::format_duration(gap)
+                ),
+                Some("make the window shorter than the time between its openings".into()),
+            );
+        }
+        t.finish(doc);
+        if let (Some(schedule), Some(duration), Some(jobs)) = (schedule, duration, jobs) {
+            let latest_start = latest_start.map_or(duration.value / 2, |l| l.value);
+            out.push(Window {
+                name: name.value,
+                schedule,
+                duration: duration.value,
+                latest_start,
+                jobs: jobs.into_iter().map(|j| j.value).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The shortest time between consecutive openings over the next few dozen.
+fn shortest_gap(s: &Schedule, now: DateTime<Utc>) -> Option<Duration> {
+    let openings: Vec<_> = s.openings_after(now).take(48).collect();
+    openings
+        .windows(2)
+        .filter_map(|w| (w[1] - w[0]).to_std().ok())
+        .min()
+}

@@ -1,0 +1,20 @@
+//! nightshift: a daemon that runs network change windows.
+//!
+//! An engineer hands it credentials once; it proves them with one canary
+//! login, keeps them in the OS keyring, and sleeps until the configured
+//! change windows. When a window opens it pushes ACLs and tests POTS lines
+//! on Cisco IOS and NX-OS devices over SSH, then mails a per-device report.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap) and one function per command.
+//! - [`config`]: the TOML file, parsed then validated with every problem
+//!   located at `FILE:LINE:COLUMN`.
+//! - [`schedule`]: crontab lines in IANA zones, with explicit DST rules.
+//! - [`clock`]: injected time.
+//! - [`platform`]: the device platforms users name in the config.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod platform;
+pub mod schedule;

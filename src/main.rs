@@ -1,0 +1,18 @@
+//! The `nightshift` binary: parse the command line, set up logging, hand
+//! over to the library, turn the result into an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = nightshift::cli::Cli::parse();
+    nightshift::cli::init_logging(cli.verbose);
+    match nightshift::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("nightshift: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
