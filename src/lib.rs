@@ -16,5 +16,6 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod lab;
 pub mod platform;
 pub mod schedule;

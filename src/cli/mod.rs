@@ -2,6 +2,7 @@
 //! exit code; errors carry context for the edge to print.
 
 mod check;
+mod lab;
 mod next;
 
 use std::path::{Path, PathBuf};
@@ -61,8 +62,8 @@ pub enum Command {
     Status(NotBuilt),
     /// List, show or resend reports from the outbox [not built yet]
     Report(NotBuilt),
-    /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback [not built yet]
-    Lab(NotBuilt),
+    /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
+    Lab(lab::LabArgs),
     /// Run a whole change window against the embedded lab [not built yet]
     Demo(NotBuilt),
 }
@@ -138,7 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
         Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),
         Command::Report(_) => Ok(not_built("report", 10, "The report outbox")),
-        Command::Lab(_) => Ok(not_built("lab", 3, "The device lab")),
+        Command::Lab(args) => lab::lab(args),
         Command::Demo(_) => Ok(not_built("demo", 11, "The demo")),
     }
 }

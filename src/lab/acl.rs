@@ -1,0 +1,474 @@
+//! The lab's own model of IPv4 ACL entries: what a device accepts in
+//! `(config-ext-nacl)#` / `(config-acl)#`, and how each platform prints it
+//! back. Written independently of the client's normaliser on purpose, so a
+//! bug in one cannot hide a bug in the other.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    Any,
+    /// Address and wildcard mask (`host X` is wildcard 0.0.0.0).
+    Wild(Ipv4Addr, Ipv4Addr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ports {
+    Eq(Vec<u16>),
+    Neq(u16),
+    Lt(u16),
+    Gt(u16),
+    Range(u16, u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ace {
+    pub permit: bool,
+    pub proto: String,
+    pub src: Addr,
+    pub src_ports: Option<Ports>,
+    pub dst: Addr,
+    pub dst_ports: Option<Ports>,
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Remark(String),
+    Ace(Ace),
+}
+
+impl Entry {
+    pub fn is_ace(&self) -> bool {
+        matches!(self, Entry::Ace(_))
+    }
+}
+
+/// Platform dialect for parsing and printing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Ios,
+    Nxos,
+}
+
+/// A named ACL: entries by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acl {
+    pub entries: BTreeMap<u32, Entry>,
+    /// NX-OS `statistics per-entry`.
+    pub statistics: bool,
+}
+
+impl Acl {
+    pub fn has_ace(&self) -> bool {
+        self.entries.values().any(Entry::is_ace)
+    }
+
+    pub fn next_seq(&self) -> u32 {
+        self.entries
+            .keys()
+            .next_back()
+            .map_or(10, |s| s + 10 - s % 10)
+    }
+
+    pub fn resequence(&mut self, start: u32, step: u32) {
+        let entries = std::mem::take(&mut self.entries);
+        for (i, e) in entries.into_values().enumerate() {
+            self.entries.insert(start + step * i as u32, e);
+        }
+    }
+}
+
+const TCP_PORTS: &[(u16, &str)] = &[
+    (7, "echo"),
+    (9, "discard"),
+    (13, "daytime"),
+    (19, "chargen"),
+    (20, "ftp-data"),
+    (21, "ftp"),
+    (23, "telnet"),
+    (25, "smtp"),
+    (37, "time"),
+    (43, "whois"),
+    (49, "tacacs"),
+    (53, "domain"),
+    (70, "gopher"),
+    (79, "finger"),
+    (80, "www"),
+    (101, "hostname"),
+    (109, "pop2"),
+    (110, "pop3"),
+    (111, "sunrpc"),
+    (113, "ident"),
+    (119, "nntp"),
+    (179, "bgp"),
+    (194, "irc"),
+    (512, "exec"),
+    (513, "login"),
+    (514, "cmd"),
+    (515, "lpd"),
+    (517, "talk"),
+    (540, "uucp"),
+];
+const UDP_PORTS: &[(u16, &str)] = &[
+    (7, "echo"),
+    (9, "discard"),
+    (37, "time"),
+    (42, "nameserver"),
+    (49, "tacacs"),
+    (53, "domain"),
+    (67, "bootps"),
+    (68, "bootpc"),
+    (69, "tftp"),
+    (111, "sunrpc"),
+    (123, "ntp"),
+    (137, "netbios-ns"),
+    (138, "netbios-dgm"),
+    (139, "netbios-ss"),
+    (161, "snmp"),
+    (162, "snmptrap"),
+    (177, "xdmcp"),
+    (500, "isakmp"),
+    (512, "biff"),
+    (513, "who"),
+    (514, "syslog"),
+    (517, "talk"),
+    (520, "rip"),
+    (4500, "non500-isakmp"),
+];
+const PROTOCOLS: &[&str] = &[
+    "ip", "tcp", "udp", "icmp", "gre", "esp", "ahp", "eigrp", "ospf", "pim", "igmp", "ipinip",
+    "nos", "pcp", "sctp",
+];
+const FLAGS: &[&str] = &[
+    "log",
+    "log-input",
+    "established",
+    "fragments",
+    "echo",
+    "echo-reply",
+    "unreachable",
+    "time-exceeded",
+    "ttl-exceeded",
+    "packet-too-big",
+    "redirect",
+    "traceroute",
+    "host-unreachable",
+    "port-unreachable",
+    "net-unreachable",
+    "administratively-prohibited",
+    "parameter-problem",
+    "source-quench",
+    "ack",
+    "fin",
+    "psh",
+    "rst",
+    "syn",
+    "urg",
+];
+/// Flags that take one argument.
+const FLAGS_WITH_ARG: &[&str] = &["dscp", "precedence", "tos", "ttl", "time-range"];
+
+fn port_table(proto: &str) -> &'static [(u16, &'static str)] {
+    match proto {
+        "tcp" => TCP_PORTS,
+        "udp" => UDP_PORTS,
+        _ => &[],
+    }
+}
+
+fn parse_port(proto: &str, s: &str) -> Option<u16> {
+    s.parse().ok().or_else(|| {
+        port_table(proto)
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(p, _)| *p)
+    })
+}
+
+fn port_name(proto: &str, p: u16) -> String {
+    port_table(proto)
+        .iter()
+        .find(|(n, _)| *n == p)
+        .map_or_else(|| p.to_string(), |(_, n)| n.to_string())
+}
+
+/// A parse error at token `index` (for the caret under the echoed line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadToken {
+    pub index: usize,
+    /// The line ended where more was required (`% Incomplete command.`).
+    pub incomplete: bool,
+}
+
+struct Tokens<'a> {
+    items: Vec<&'a str>,
+    pos: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn next(&mut self) -> Result<&'a str, BadToken> {
+        let t = self.items.get(self.pos).copied().ok_or(BadToken {
+            index: self.pos,
+            incomplete: true,
+        })?;
+        self.pos += 1;
+        Ok(t)
+    }
+    fn peek(&self) -> Option<&'a str> {
+        self.items.get(self.pos).copied()
+    }
+    fn bad(&self) -> BadToken {
+        BadToken {
+            index: self.pos.saturating_sub(1),
+            incomplete: false,
+        }
+    }
+}
+
+fn wildcard_from_prefix(len: u32) -> Ipv4Addr {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    Ipv4Addr::from(!mask)
+}
+
+fn parse_addr(t: &mut Tokens<'_>, dialect: Dialect) -> Result<Addr, BadToken> {
+    let tok = t.next()?;
+    if tok == "any" {
+        return Ok(Addr::Any);
+    }
+    if tok == "host" {
+        let a: Ipv4Addr = t.next()?.parse().map_err(|_| t.bad())?;
+        return Ok(Addr::Wild(a, Ipv4Addr::UNSPECIFIED));
+    }
+    if let Some((a, len)) = tok.split_once('/') {
+        if dialect == Dialect::Ios {
+            return Err(t.bad());
+        }
+        let a: Ipv4Addr = a.parse().map_err(|_| t.bad())?;
+        let len: u32 = len
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| t.bad())?;
+        return Ok(Addr::Wild(a, wildcard_from_prefix(len)));
+    }
+    let a: Ipv4Addr = tok.parse().map_err(|_| t.bad())?;
+    let w: Ipv4Addr = t.next()?.parse().map_err(|_| t.bad())?;
+    Ok(Addr::Wild(a, w))
+}
+
+fn parse_ports(t: &mut Tokens<'_>, proto: &str) -> Result<Option<Ports>, BadToken> {
+    if !matches!(proto, "tcp" | "udp") {
+        return Ok(None);
+    }
+    let op = match t.peek() {
+        Some(op @ ("eq" | "neq" | "lt" | "gt" | "range")) => op,
+        _ => return Ok(None),
+    };
+    t.pos += 1;
+    let one = |t: &mut Tokens<'_>| -> Result<u16, BadToken> {
+        let s = t.next()?;
+        parse_port(proto, s).ok_or_else(|| t.bad())
+    };
+    Ok(Some(match op {
+        "eq" => {
+            let mut v = vec![one(t)?];
+            while let Some(p) = t.peek().and_then(|s| parse_port(proto, s)) {
+                t.pos += 1;
+                v.push(p);
+            }
+            Ports::Eq(v)
+        }
+        "neq" => Ports::Neq(one(t)?),
+        "lt" => Ports::Lt(one(t)?),
+        "gt" => Ports::Gt(one(t)?),
+        _ => Ports::Range(one(t)?, one(t)?),
+    }))
+}
+
+/// Parses one entry line as typed in ACL config mode (`[SEQ] permit ...`,
+/// `remark ...`). Returns the sequence number if one was given.
+pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry), BadToken> {
+    let items: Vec<&str> = line.split_whitespace().collect();
+    let mut t = Tokens { items, pos: 0 };
+    let mut seq = None;
+    let mut first = t.next()?;
+    if let Ok(n) = first.parse::<u32>() {
+        if n == 0 || n > 2_147_483_647 {
+            return Err(t.bad());
+        }
+        seq = Some(n);
+        first = t.next()?;
+    }
+    match first {
+        "remark" => {
+            let idx = line.find("remark").unwrap_or(0) + "remark".len();
+            let text = line[idx..].trim();
+            if text.is_empty() {
+                return Err(BadToken {
+                    index: t.pos,
+                    incomplete: true,
+                });
+            }
+            Ok((seq, Entry::Remark(text.to_string())))
+        }
+        "permit" | "deny" => {
+            let proto = t.next()?;
+            let proto_ok = PROTOCOLS.contains(&proto) || proto.parse::<u8>().is_ok();
+            if !proto_ok {
+                return Err(t.bad());
+            }
+            let src = parse_addr(&mut t, dialect)?;
+            let src_ports = parse_ports(&mut t, proto)?;
+            let dst = parse_addr(&mut t, dialect)?;
+            let dst_ports = parse_ports(&mut t, proto)?;
+            let mut flags = Vec::new();
+            while let Some(f) = t.peek() {
+                t.pos += 1;
+                if FLAGS.contains(&f) {
+                    flags.push(f.to_string());
+                } else if FLAGS_WITH_ARG.contains(&f) {
+                    let arg = t.next()?;
+                    flags.push(format!("{f} {arg}"));
+                } else {
+                    return Err(t.bad());
+                }
+            }
+            Ok((
+                seq,
+                Entry::Ace(Ace {
+                    permit: first == "permit",
+                    proto: proto.to_string(),
+                    src,
+                    src_ports,
+                    dst,
+                    dst_ports,
+                    flags,
+                }),
+            ))
+        }
+        _ => Err(t.bad()),
+    }
+}
+
+fn contiguous_prefix(w: Ipv4Addr) -> Option<u32> {
+    let inv = !u32::from(w);
+    (inv.leading_ones() == inv.count_ones()).then(|| inv.count_ones())
+}
+
+fn render_addr(out: &mut String, a: &Addr, dialect: Dialect) {
+    match (a, dialect) {
+        (Addr::Any, _) => out.push_str("any"),
+        (Addr::Wild(ip, w), Dialect::Ios) if w.is_unspecified() => {
+            let _ = write!(out, "host {ip}");
+        }
+        (Addr::Wild(ip, w), Dialect::Ios) => {
+            let _ = write!(out, "{ip} {w}");
+        }
+        (Addr::Wild(ip, w), Dialect::Nxos) => match contiguous_prefix(*w) {
+            Some(len) => {
+                let _ = write!(out, "{ip}/{len}");
+            }
+            None => {
+                let _ = write!(out, "{ip} {w}");
+            }
+        },
+    }
+}
+
+fn render_ports(out: &mut String, p: &Option<Ports>, proto: &str) {
+    let Some(p) = p else { return };
+    let name = |n: u16| port_name(proto, n);
+    let _ = match p {
+        Ports::Eq(v) => write!(
+            out,
+            " eq {}",
+            v.iter().map(|n| name(*n)).collect::<Vec<_>>().join(" ")
+        ),
+        Ports::Neq(n) => write!(out, " neq {}", name(*n)),
+        Ports::Lt(n) => write!(out, " lt {}", name(*n)),
+        Ports::Gt(n) => write!(out, " gt {}", name(*n)),
+        Ports::Range(a, b) => write!(out, " range {} {}", name(*a), name(*b)),
+    };
+}
+
+/// How the platform prints an entry (without its sequence number).
+pub fn render(entry: &Entry, dialect: Dialect) -> String {
+    match entry {
+        Entry::Remark(r) => format!("remark {r}"),
+        Entry::Ace(a) => {
+            let mut out = String::from(if a.permit { "permit " } else { "deny " });
+            out.push_str(&a.proto);
+            out.push(' ');
+            render_addr(&mut out, &a.src, dialect);
+            render_ports(&mut out, &a.src_ports, &a.proto);
+            out.push(' ');
+            render_addr(&mut out, &a.dst, dialect);
+            render_ports(&mut out, &a.dst_ports, &a.proto);
+            for f in &a.flags {
+                out.push(' ');
+                out.push_str(f);
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ios(line: &str) -> String {
+        render(&parse_entry(line, Dialect::Ios).unwrap().1, Dialect::Ios)
+    }
+
+    #[test]
+    fn ios_prints_names_and_hosts() {
+        assert_eq!(
+            ios("permit udp 10.0.0.53 0.0.0.0 any eq 53"),
+            "permit udp host 10.0.0.53 any eq domain"
+        );
+        assert_eq!(
+            ios("permit tcp 10.0.0.0 0.0.0.255 any eq 22"),
+            "permit tcp 10.0.0.0 0.0.0.255 any eq 22"
+        );
+        assert_eq!(ios("20 deny ip any any log"), "deny ip any any log");
+    }
+
+    #[test]
+    fn nxos_prints_prefixes() {
+        let (_, e) = parse_entry(
+            "permit tcp 10.0.0.0 0.0.0.255 host 192.0.2.1 eq www",
+            Dialect::Nxos,
+        )
+        .unwrap();
+        assert_eq!(
+            render(&e, Dialect::Nxos),
+            "permit tcp 10.0.0.0/24 192.0.2.1/32 eq www"
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_bad_token() {
+        assert_eq!(
+            parse_entry("permti tcp any any", Dialect::Ios)
+                .unwrap_err()
+                .index,
+            0
+        );
+        assert_eq!(
+            parse_entry("permit tcp any any eq sshh", Dialect::Ios)
+                .unwrap_err()
+                .index,
+            5
+        );
+        assert!(
+            parse_entry("permit tcp any", Dialect::Ios)
+                .unwrap_err()
+                .incomplete
+        );
+        assert!(parse_entry("permit ip 10.0.0.0/8 any", Dialect::Ios).is_err());
+    }
+}

@@ -1,0 +1,320 @@
+//! Configuration mode: commands applied to a [`RunningConfig`], shared by
+//! IOS and NX-OS where they agree. Pure over the config so that an NX-OS
+//! `configure session` can check commands on a scratch copy and `commit`
+//! them all at once.
+
+use super::acl::{Acl, Dialect, Entry, parse_entry};
+use super::cli::{ConfigMode, Words, abbrev, choose};
+use super::device::{Interface, RunningConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    Invalid(usize),
+    Incomplete,
+    Ambiguous(usize),
+    /// A message the device prints as is.
+    Message(String),
+}
+
+/// Canonical interface name for what the user typed (`gi0/1`, `e1/1`).
+pub fn find_interface(rc: &RunningConfig, typed: &str) -> Option<String> {
+    let lower = typed.to_ascii_lowercase();
+    let split = lower.find(|c: char| c.is_ascii_digit())?;
+    let (kind, num) = lower.split_at(split);
+    rc.interfaces
+        .iter()
+        .find(|i| {
+            let name = i.name.to_ascii_lowercase();
+            let s = name
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(name.len());
+            let (ik, inum) = name.split_at(s);
+            inum == num.trim() && !kind.trim().is_empty() && ik.starts_with(kind.trim())
+        })
+        .map(|i| i.name.clone())
+}
+
+fn is_acl_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Applies one configuration line in `mode`. Returns the new mode (if it
+/// changes) and any output.
+pub fn apply(
+    rc: &mut RunningConfig,
+    mode: &ConfigMode,
+    w: &Words<'_>,
+    dialect: Dialect,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let sub = match mode {
+        ConfigMode::Global => Err(ApplyError::Invalid(0)),
+        ConfigMode::Interface(name) => apply_interface(rc, name, w),
+        ConfigMode::Acl(name) => apply_acl(rc, name, w, dialect),
+        ConfigMode::Archive => apply_archive(rc, w),
+    };
+    match sub {
+        // Like IOS, an unknown sub-mode command is tried as a global one.
+        Err(ApplyError::Invalid(0)) => apply_global(rc, w, dialect),
+        other => other,
+    }
+}
+
+fn apply_global(
+    rc: &mut RunningConfig,
+    w: &Words<'_>,
+    dialect: Dialect,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let first = w.get(0).ok_or(ApplyError::Incomplete)?;
+    let (negate, base) = if first.eq_ignore_ascii_case("no") {
+        (true, 1)
+    } else {
+        (false, 0)
+    };
+    let kw = w.get(base).ok_or(ApplyError::Incomplete)?;
+    let choices: &[(&str, usize)] = &[
+        ("ip", 2),
+        ("interface", 3),
+        ("hostname", 3),
+        ("archive", 3),
+        ("resequence", 3),
+    ];
+    match choose(kw, choices) {
+        Ok(0) => ip_command(rc, w, base + 1, negate, dialect),
+        Ok(1) if !negate => {
+            let typed = w.rest(base + 1).replace(' ', "");
+            if typed.is_empty() {
+                return Err(ApplyError::Incomplete);
+            }
+            match find_interface(rc, &typed) {
+                Some(name) => Ok((Some(ConfigMode::Interface(name)), String::new())),
+                None => Err(ApplyError::Invalid(base + 1)),
+            }
+        }
+        Ok(2) if !negate => {
+            let name = w.get(base + 1).ok_or(ApplyError::Incomplete)?;
+            rc.hostname = name.to_string();
+            Ok((None, String::new()))
+        }
+        Ok(3) if dialect == Dialect::Ios => {
+            if negate {
+                rc.archive_path = None;
+                Ok((None, String::new()))
+            } else {
+                Ok((Some(ConfigMode::Archive), String::new()))
+            }
+        }
+        Ok(4) if dialect == Dialect::Nxos && !negate => {
+            // resequence ip access-list NAME START STEP
+            if !w.get(base + 1).is_some_and(|s| abbrev(s, "ip", 2)) {
+                return Err(ApplyError::Invalid(base + 1));
+            }
+            if !w.get(base + 2).is_some_and(|s| abbrev(s, "access-list", 6)) {
+                return Err(ApplyError::Invalid(base + 2));
+            }
+            resequence(rc, w, base + 3)
+        }
+        Err(true) => Err(ApplyError::Ambiguous(base)),
+        _ => Err(ApplyError::Invalid(base)),
+    }
+}
+
+fn resequence(
+    rc: &mut RunningConfig,
+    w: &Words<'_>,
+    at: usize,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let name = w.get(at).ok_or(ApplyError::Incomplete)?;
+    let num = |i: usize| -> Result<u32, ApplyError> {
+        w.get(i)
+            .ok_or(ApplyError::Incomplete)?
+            .parse()
+            .map_err(|_| ApplyError::Invalid(i))
+    };
+    let (start, step) = (num(at + 1)?, num(at + 2)?);
+    if start == 0 || step == 0 {
+        return Err(ApplyError::Invalid(at + 1));
+    }
+    match rc.acls.get_mut(name) {
+        Some(acl) => {
+            acl.resequence(start, step);
+            Ok((None, String::new()))
+        }
+        None => Err(ApplyError::Message(format!(
+            "% Access list {name} does not exist\r\n"
+        ))),
+    }
+}
+
+fn ip_command(
+    rc: &mut RunningConfig,
+    w: &Words<'_>,
+    at: usize,
+    negate: bool,
+    dialect: Dialect,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let kw = w.get(at).ok_or(ApplyError::Incomplete)?;
+    if !abbrev(kw, "access-list", 6) {
+        return Err(ApplyError::Invalid(at));
+    }
+    let mut i = at + 1;
+    if dialect == Dialect::Ios {
+        let kind = w.get(i).ok_or(ApplyError::Incomplete)?;
+        if abbrev(kind, "resequence", 3) && !negate {
+            return resequence(rc, w, i + 1);
+        }
+        if !abbrev(kind, "extended", 2) {
+            return Err(ApplyError::Invalid(i));
+        }
+        i += 1;
+    }
+    let name = w.get(i).ok_or(ApplyError::Incomplete)?;
+    if !is_acl_name(name) || w.len() > i + 1 {
+        return Err(ApplyError::Invalid(if is_acl_name(name) {
+            i + 1
+        } else {
+            i
+        }));
+    }
+    if negate {
+        rc.acls.remove(name);
+        return Ok((None, String::new()));
+    }
+    rc.acls.entry(name.to_string()).or_default();
+    Ok((Some(ConfigMode::Acl(name.to_string())), String::new()))
+}
+
+fn apply_interface(
+    rc: &mut RunningConfig,
+    name: &str,
+    w: &Words<'_>,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let first = w.get(0).ok_or(ApplyError::Incomplete)?;
+    let (negate, base) = if first.eq_ignore_ascii_case("no") {
+        (true, 1)
+    } else {
+        (false, 0)
+    };
+    let kw = w.get(base).ok_or(ApplyError::Incomplete)?;
+    let iface: &mut Interface = rc.interface_mut(name).ok_or(ApplyError::Invalid(0))?;
+    match choose(kw, &[("ip", 2), ("description", 3), ("shutdown", 3)]) {
+        Ok(0) => {
+            let sub = w.get(base + 1).ok_or(ApplyError::Incomplete)?;
+            if !abbrev(sub, "access-group", 8) {
+                return Err(ApplyError::Invalid(base + 1));
+            }
+            // ip access-group NAME in|out ; no ip access-group [NAME] in|out
+            let (acl, dir_at) = match (w.get(base + 2), w.get(base + 3)) {
+                (Some(d), None) if negate && (d == "in" || d == "out") => (None, base + 2),
+                (Some(n), Some(_)) if is_acl_name(n) => (Some(n.to_string()), base + 3),
+                (Some(_), _) if !negate => return Err(ApplyError::Incomplete),
+                (None, _) => return Err(ApplyError::Incomplete),
+                _ => return Err(ApplyError::Invalid(base + 2)),
+            };
+            let dir = w.get(dir_at).ok_or(ApplyError::Incomplete)?;
+            let slot = match dir {
+                "in" => &mut iface.access_in,
+                "out" => &mut iface.access_out,
+                _ => return Err(ApplyError::Invalid(dir_at)),
+            };
+            *slot = if negate { None } else { acl };
+            Ok((None, String::new()))
+        }
+        Ok(1) => {
+            iface.description = if negate {
+                None
+            } else {
+                Some(w.rest(base + 1).to_string())
+            };
+            Ok((None, String::new()))
+        }
+        Ok(2) => Ok((None, String::new())),
+        Err(true) => Err(ApplyError::Ambiguous(base)),
+        Err(false) | Ok(_) => Err(ApplyError::Invalid(base)),
+    }
+}
+
+fn apply_acl(
+    rc: &mut RunningConfig,
+    name: &str,
+    w: &Words<'_>,
+    dialect: Dialect,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let first = w.get(0).ok_or(ApplyError::Incomplete)?;
+    let acl: &mut Acl = rc.acls.entry(name.to_string()).or_default();
+    if first.eq_ignore_ascii_case("no") {
+        let second = w.get(1).ok_or(ApplyError::Incomplete)?;
+        if let Ok(seq) = second.parse::<u32>() {
+            // IOS removes silently; NX-OS too. Extra words are an error.
+            if w.len() > 2 {
+                return Err(ApplyError::Invalid(2));
+            }
+            acl.entries.remove(&seq);
+            return Ok((None, String::new()));
+        }
+        if dialect == Dialect::Nxos && abbrev(second, "statistics", 4) {
+            acl.statistics = false;
+            return Ok((None, String::new()));
+        }
+        let (_, entry) = parse_entry(w.rest(1), dialect).map_err(|e| {
+            if e.incomplete {
+                ApplyError::Incomplete
+            } else {
+                ApplyError::Invalid(e.index + 1)
+            }
+        })?;
+        acl.entries.retain(|_, e| *e != entry);
+        return Ok((None, String::new()));
+    }
+    if dialect == Dialect::Nxos && abbrev(first, "statistics", 4) {
+        if !w.get(1).is_some_and(|s| abbrev(s, "per-entry", 3)) {
+            return Err(ApplyError::Invalid(1));
+        }
+        acl.statistics = true;
+        return Ok((None, String::new()));
+    }
+    let looks_like_entry =
+        first.parse::<u32>().is_ok() || ["permit", "deny", "remark"].contains(&first);
+    if !looks_like_entry {
+        return Err(ApplyError::Invalid(0));
+    }
+    let (seq, entry) = parse_entry(w.line.trim(), dialect).map_err(|e| {
+        if e.incomplete {
+            ApplyError::Incomplete
+        } else {
+            ApplyError::Invalid(e.index)
+        }
+    })?;
+    let seq = seq.unwrap_or_else(|| acl.next_seq());
+    if acl.entries.contains_key(&seq) {
+        return Err(ApplyError::Message(match dialect {
+            Dialect::Ios => "% Duplicate sequence number\r\n".into(),
+            Dialect::Nxos => "ERROR: Duplicate sequence number\r\n".into(),
+        }));
+    }
+    if let Entry::Remark(r) = &entry
+        && r.len() > 100
+    {
+        return Err(ApplyError::Invalid(1));
+    }
+    acl.entries.insert(seq, entry);
+    Ok((None, String::new()))
+}
+
+fn apply_archive(
+    rc: &mut RunningConfig,
+    w: &Words<'_>,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    let kw = w.get(0).ok_or(ApplyError::Incomplete)?;
+    match choose(kw, &[("path", 2), ("maximum", 3), ("write-memory", 3)]) {
+        Ok(0) => {
+            let p = w.get(1).ok_or(ApplyError::Incomplete)?;
+            rc.archive_path = Some(p.to_string());
+            Ok((None, String::new()))
+        }
+        Ok(_) => Ok((None, String::new())),
+        Err(true) => Err(ApplyError::Ambiguous(0)),
+        Err(false) => Err(ApplyError::Invalid(0)),
+    }
+}

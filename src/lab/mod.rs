@@ -1,0 +1,383 @@
+//! The device lab: a simulated fleet of Cisco IOS and NX-OS devices and a
+//! dialer hub with modem lines, served over real SSH on loopback only.
+//!
+//! Tests start it in-process ([`Lab::start`]); `nightshift lab` serves it
+//! in the foreground. It keeps each device's state for its lifetime and
+//! records what it observed ([`Lab::stats`]): logins, failed logins,
+//! config lines, and how long any interface was bound to an absent or
+//! empty ACL (`unprotected_ms`).
+
+mod acl;
+mod cli;
+mod config;
+mod device;
+mod ios;
+mod modem;
+mod nxos;
+mod server;
+mod spec;
+mod stats;
+mod term;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use russh::keys::{PrivateKey, PublicKey};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use modem::branch_number;
+pub use spec::{DeviceFaults, Fault, FaultKind, LabSpec};
+pub use stats::{DeviceStats, LabStats};
+
+use crate::platform::Platform;
+use cli::{Cli, Mode};
+use device::{DeviceState, Interface, RunningConfig};
+
+#[derive(Debug, Error)]
+pub enum LabError {
+    #[error("the lab serves loopback addresses only (127.0.0.0/8 or ::1), not {0}")]
+    NotLoopback(IpAddr),
+    #[error("cannot listen on {addr} for {device}")]
+    Bind {
+        device: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate a host key for {device}: {reason}")]
+    HostKey { device: String, reason: String },
+    #[error("fault names unknown device \"{0}\"")]
+    UnknownFaultDevice(String),
+    #[error("cannot write {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One simulated device.
+pub struct LabDevice {
+    pub name: String,
+    pub platform: Platform,
+    pub addr: SocketAddr,
+    pub host_key: PublicKey,
+    pub tier: u32,
+    pub faults: DeviceFaults,
+    state: Mutex<DeviceState>,
+}
+
+impl LabDevice {
+    fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        // A panic while holding the lock cannot leave the simulation in a
+        // state worth refusing to read: take it anyway.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn is_hub(&self) -> bool {
+        !self.lock().lines.is_empty()
+    }
+}
+
+/// What all sessions share.
+pub struct LabShared {
+    start: Instant,
+    latency: Duration,
+    time_scale: f64,
+    password: String,
+    branches: u32,
+    host: IpAddr,
+    sessions: AtomicU64,
+    max_sessions: AtomicU64,
+    auth_failures: AtomicU64,
+    lockout_after: Option<u64>,
+    next_session: AtomicU64,
+    authorized_keys: Vec<PublicKey>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl LabShared {
+    fn new_cli(self: &Arc<Self>, dev: &Arc<LabDevice>) -> Cli {
+        Cli {
+            dev: dev.clone(),
+            lab: self.clone(),
+            id: self.next_session.fetch_add(1, Ordering::SeqCst) + 1,
+            mode: match dev.platform {
+                Platform::CiscoIos => Mode::User,
+                Platform::CiscoNxos => Mode::Enable,
+            },
+            term_length: 24,
+            term_width: 80,
+            config_session: None,
+            telnet: None,
+        }
+    }
+
+    fn host_for(&self, _line: u32) -> IpAddr {
+        self.host
+    }
+
+    /// The device reverts by itself when its revert timer runs out.
+    fn arm_revert(&self, dev: Arc<LabDevice>, deadline: Instant) {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => { dev.lock().fire_revert_if_due(Instant::now()); }
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+
+    /// `reload in N`: unsaved changes are lost when it fires.
+    fn arm_reload(&self, dev: Arc<LabDevice>, at: Instant) {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {
+                    let mut st = dev.lock();
+                    if st.reload_at == Some(at) {
+                        st.reload_at = None;
+                        st.revert = None;
+                        st.config_sessions.clear();
+                        let startup = st.startup.clone();
+                        st.replace(startup);
+                    }
+                }
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// A running lab. Dropping it without [`Lab::shutdown`] cancels everything
+/// too, but does not wait.
+pub struct Lab {
+    shared: Arc<LabShared>,
+    devices: Vec<Arc<LabDevice>>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+/// Interfaces and the ACLs a fresh device starts with.
+fn initial_config(name: &str, platform: Platform, index: usize) -> RunningConfig {
+    let names: Vec<String> = match platform {
+        Platform::CiscoIos => (0..4).map(|i| format!("GigabitEthernet0/{i}")).collect(),
+        Platform::CiscoNxos => (1..=4).map(|i| format!("Ethernet1/{i}")).collect(),
+    };
+    let mut interfaces: Vec<Interface> = names
+        .into_iter()
+        .map(|n| Interface {
+            name: n,
+            description: None,
+            access_in: None,
+            access_out: None,
+        })
+        .collect();
+    let dialect = match platform {
+        Platform::CiscoIos => acl::Dialect::Ios,
+        Platform::CiscoNxos => acl::Dialect::Nxos,
+    };
+    let mut acls = BTreeMap::new();
+    let make = |lines: &[&str]| {
+        let mut a = acl::Acl {
+            statistics: platform == Platform::CiscoNxos,
+            ..Default::default()
+        };
+        for l in lines {
+            if let Ok((_, e)) = acl::parse_entry(l, dialect) {
+                let seq = a.next_seq();
+                a.entries.insert(seq, e);
+            }
+        }
+        a
+    };
+    acls.insert(
+        "MGMT_ONLY".to_string(),
+        make(&[
+            "permit tcp 10.0.0.0 0.0.0.255 any eq 22",
+            "deny ip any any log",
+        ]),
+    );
+    interfaces[0].description = Some("uplink".into());
+    interfaces[0].access_in = Some("MGMT_ONLY".into());
+    // Every tenth device has never had LOCK_IT_DOWN.
+    if index % 10 != 9 {
+        acls.insert(
+            "LOCK_IT_DOWN".to_string(),
+            make(&[
+                "remark legacy rules",
+                "permit tcp 10.0.0.0 0.0.0.255 any eq 22",
+                "permit icmp any any echo",
+                "deny ip any any",
+            ]),
+        );
+        interfaces[1].access_in = Some("LOCK_IT_DOWN".into());
+    }
+    RunningConfig {
+        hostname: name.to_string(),
+        acls,
+        interfaces,
+        archive_path: (platform == Platform::CiscoIos).then(|| "flash:archive".to_string()),
+    }
+}
+
+impl Lab {
+    /// Starts the fleet: binds every device on the spec's loopback host.
+    pub async fn start(spec: LabSpec) -> Result<Lab, LabError> {
+        if !spec.host.is_loopback() {
+            return Err(LabError::NotLoopback(spec.host));
+        }
+        let names = spec.device_names();
+        for f in &spec.faults {
+            if let Some(d) = &f.device
+                && !names.iter().any(|(n, _, _)| n == d)
+            {
+                return Err(LabError::UnknownFaultDevice(d.clone()));
+            }
+        }
+        let shared = Arc::new(LabShared {
+            start: Instant::now(),
+            latency: spec.latency,
+            time_scale: spec.time_scale,
+            password: spec.password.clone(),
+            branches: spec.branches,
+            host: spec.host,
+            sessions: AtomicU64::new(0),
+            max_sessions: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            lockout_after: spec.lockout_after(),
+            next_session: AtomicU64::new(0),
+            authorized_keys: spec.authorized_keys.clone(),
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        });
+        let mut rng = rand::rng();
+        let mut legacy_key: Option<PrivateKey> = None;
+        let mut devices = Vec::with_capacity(names.len());
+        for (index, (name, platform, tier)) in names.into_iter().enumerate() {
+            let faults = spec.faults_for(&name);
+            let key = if faults.legacy {
+                match &legacy_key {
+                    Some(k) => k.clone(),
+                    None => {
+                        let k = spec::legacy_host_key(&mut rng).map_err(|reason| {
+                            LabError::HostKey {
+                                device: name.clone(),
+                                reason,
+                            }
+                        })?;
+                        legacy_key = Some(k.clone());
+                        k
+                    }
+                }
+            } else {
+                PrivateKey::random(&mut rng, russh::keys::Algorithm::Ed25519).map_err(|e| {
+                    LabError::HostKey {
+                        device: name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?
+            };
+            let port = spec.base_port.map_or(0, |p| p + index as u16);
+            let want = SocketAddr::new(spec.host, port);
+            let listener = TcpListener::bind(want)
+                .await
+                .map_err(|source| LabError::Bind {
+                    device: name.clone(),
+                    addr: want,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| LabError::Bind {
+                device: name.clone(),
+                addr: want,
+                source,
+            })?;
+            let mut state = DeviceState::new(platform, initial_config(&name, platform, index));
+            if name == spec::HUB {
+                for l in 0..spec.dialer_lines {
+                    state
+                        .lines
+                        .insert(spec::FIRST_LINE + l, modem::ModemLine::default());
+                }
+                if let Some(stuck) = spec.stuck_line()
+                    && let Some(l) = state.lines.get_mut(&stuck)
+                {
+                    l.held_by = Some(0);
+                    l.stuck = true;
+                    l.epoch = 1;
+                }
+            }
+            let dev = Arc::new(LabDevice {
+                name: name.clone(),
+                platform,
+                addr,
+                host_key: key.public_key().clone(),
+                tier,
+                faults,
+                state: Mutex::new(state),
+            });
+            if dev.faults.refuse {
+                // Closing the listener leaves the port refusing connections.
+                drop(listener);
+            } else {
+                let config = Arc::new(server::server_config(&dev, key));
+                shared
+                    .tracker
+                    .spawn(server::serve(dev.clone(), listener, config, shared.clone()));
+            }
+            devices.push(dev);
+        }
+        Ok(Lab { shared, devices })
+    }
+
+    pub fn devices(&self) -> &[Arc<LabDevice>] {
+        &self.devices
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Arc<LabDevice>> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    pub fn password(&self) -> &str {
+        &self.shared.password
+    }
+
+    pub fn host(&self) -> IpAddr {
+        self.shared.host
+    }
+
+    /// OpenSSH `known_hosts` lines for every device.
+    pub fn known_hosts(&self) -> String {
+        self.devices
+            .iter()
+            .map(|d| {
+                format!(
+                    "[{}]:{} {}\n",
+                    d.addr.ip(),
+                    d.addr.port(),
+                    d.host_key.to_openssh().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Stops accepting, ends every session and waits for all lab tasks.
+    pub async fn shutdown(self) {
+        self.shared.cancel.cancel();
+        self.shared.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.tracker.wait()).await;
+    }
+}
