@@ -1,9 +1,12 @@
 # Installs the real peers the tests use (see shared/reference/test-peers.md).
-# Idempotent: packages already present are not installed again.
+# Idempotent: what is already there is not installed again.
 # Sourced by .ci/test.
 
-# Debian packages the test suite needs; grows as tests gain peers.
-PEER_PACKAGES=()
+# Debian packages the test suite needs.
+PEER_PACKAGES=(openssh-client sshpass python3-venv)
+# Python peers, in a venv under target/ (tests find it there).
+PEER_VENV=target/peers/venv
+PEER_PYTHON_PACKAGES=(netmiko==4.8.0)
 
 install_peers() {
     local missing=()
@@ -14,5 +17,11 @@ install_peers() {
         echo "installing test peers: ${missing[*]}"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    if ! "$PEER_VENV/bin/python" -c "import netmiko" 2>/dev/null; then
+        echo "installing python test peers: ${PEER_PYTHON_PACKAGES[*]}"
+        mkdir -p "$(dirname "$PEER_VENV")"
+        python3 -m venv "$PEER_VENV"
+        "$PEER_VENV/bin/pip" install -q "${PEER_PYTHON_PACKAGES[@]}"
     fi
 }
