@@ -3,7 +3,7 @@
 # Sourced by .ci/test.
 
 # Debian packages the test suite needs.
-PEER_PACKAGES=(openssh-client sshpass python3-venv)
+PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv)
 # Python peers, in a venv under target/ (tests find it there).
 PEER_VENV=target/peers/venv
 PEER_PYTHON_PACKAGES=(netmiko==4.8.0)

@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod lab;
 pub mod platform;
 pub mod schedule;

@@ -328,3 +328,16 @@ async fn exec_channel_runs_one_command_and_closes() {
     assert!(h.channel_open_session().await.is_err() || h.is_closed());
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn config_prompts_shorten_long_hostnames() {
+    let lab = start_lab(small()).await;
+    let mut s = ios_enable(&lab, "ios-001").await;
+    s.cmd("configure terminal").await;
+    s.send("hostname ios-001-distribution-switch-a\r").await;
+    // 20 characters of the hostname in configuration modes, all of it at exec.
+    s.expect(r"\nios-001-distribution\(config\)#$").await;
+    s.send("end\r").await;
+    s.expect(r"\nios-001-distribution-switch-a#$").await;
+    lab.shutdown().await;
+}

@@ -2,8 +2,10 @@
 //! exit code; errors carry context for the edge to print.
 
 mod check;
+mod exec;
 mod lab;
 mod next;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,8 +52,8 @@ pub enum Command {
     CheckConfig,
     /// Show the next openings of every window, in the window's zone and in UTC
     Next(next::NextArgs),
-    /// Run show commands on devices now and print each device's output [not built yet]
-    Exec(NotBuilt),
+    /// Run show commands on devices now and print each device's output (exit 1 if any failed)
+    Exec(exec::ExecArgs),
     /// Run a job now in the foreground and print the per-device result [not built yet]
     Run(NotBuilt),
     /// Set, check or delete credentials (one canary login, OS keyring) [not built yet]
@@ -133,7 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check::check_config(&path, &clock),
         Command::Next(args) => next::next(&path, args, &clock),
-        Command::Exec(_) => Ok(not_built("exec", 4, "Running show commands over SSH")),
+        Command::Exec(args) => exec::exec(&path, args, &clock),
         Command::Run(_) => Ok(not_built("run", 5, "Running a job in the foreground")),
         Command::Credentials(_) => Ok(not_built("credentials", 8, "The credential store")),
         Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),

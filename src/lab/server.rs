@@ -42,7 +42,9 @@ pub fn server_config(dev: &LabDevice, key: russh::keys::PrivateKey) -> russh::se
         (Platform::CiscoNxos, _) => "SSH-2.0-OpenSSH_8.3",
     };
     let mut methods = MethodSet::empty();
-    methods.push(MethodKind::Password);
+    if !dev.faults.kbd_only {
+        methods.push(MethodKind::Password);
+    }
     methods.push(MethodKind::KeyboardInteractive);
     methods.push(MethodKind::PublicKey);
     russh::server::Config {
@@ -156,6 +158,9 @@ impl russh::server::Handler for DeviceHandler {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.dev.faults.kbd_only {
+            return Ok(Auth::UnsupportedMethod);
+        }
         Ok(self.check_password(user, password))
     }
 

@@ -33,6 +33,8 @@ pub enum FaultKind {
     Lockout(u64),
     /// This modem line starts held by a session that is gone.
     Stuck(u32),
+    /// Only keyboard-interactive login is offered (as many Cisco AAA setups).
+    KbdInt,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,7 @@ impl FromStr for Fault {
             "refuse" => FaultKind::Refuse,
             "hang" => FaultKind::Hang,
             "legacy" => FaultKind::Legacy,
+            "kbdint" => FaultKind::KbdInt,
             "drop" => FaultKind::Drop(num(2, "a number of config lines")?),
             "reject" => FaultKind::Reject(num(2, "a config line number")?),
             "stuck" => FaultKind::Stuck(num(2, "a line number")? as u32),
@@ -87,7 +90,7 @@ impl FromStr for Fault {
             ),
             other => {
                 return Err(format!(
-                    "unknown fault kind \"{other}\" (known: auth, refuse, hang, drop, reject, slow, legacy, lockout, stuck)"
+                    "unknown fault kind \"{other}\" (known: auth, refuse, hang, drop, reject, slow, legacy, kbdint, lockout, stuck)"
                 ));
             }
         };
@@ -108,6 +111,7 @@ pub struct DeviceFaults {
     pub reject: Option<u64>,
     pub slow: Option<Duration>,
     pub legacy: bool,
+    pub kbd_only: bool,
 }
 
 impl DeviceFaults {
@@ -192,6 +196,7 @@ impl LabSpec {
                 FaultKind::Reject(n) => f.reject = Some(*n),
                 FaultKind::Slow(d) => f.slow = Some(*d),
                 FaultKind::Legacy => f.legacy = true,
+                FaultKind::KbdInt => f.kbd_only = true,
                 FaultKind::Lockout(_) | FaultKind::Stuck(_) => {}
             }
         }

@@ -1,0 +1,99 @@
+//! Terminal clean-up for device output: ANSI escape sequences (NX-OS sends
+//! them), carriage-return overwrites (the pager's erase), backspaces.
+
+/// Strips ANSI escapes from a stream that may split a sequence across
+/// packets: an unfinished sequence is kept for the next chunk.
+#[derive(Debug, Default)]
+pub struct AnsiStripper {
+    pending: String,
+}
+
+impl AnsiStripper {
+    pub fn push(&mut self, chunk: &str) -> String {
+        let mut input = std::mem::take(&mut self.pending);
+        input.push_str(chunk);
+        let mut out = String::with_capacity(input.len());
+        let mut chars = input.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '\x1b' {
+                out.push(c);
+                continue;
+            }
+            match chars.peek().map(|(_, c)| *c) {
+                None => {
+                    self.pending = input[i..].to_string();
+                    break;
+                }
+                Some('[') => {
+                    chars.next();
+                    // CSI: parameters, then one final byte in 0x40..=0x7e.
+                    let mut done = false;
+                    for (_, c) in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            done = true;
+                            break;
+                        }
+                    }
+                    if !done {
+                        self.pending = input[i..].to_string();
+                        break;
+                    }
+                }
+                Some(_) => {
+                    // Two-character escapes such as ESC = or ESC >.
+                    chars.next();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Turns terminal output into plain lines: `\r\n` → `\n`, a bare `\r`
+/// returns to the start of the line (text before it is overwritten), a
+/// backspace deletes a character.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, raw) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = match raw.rfind('\r') {
+            Some(i) if !raw[i + 1..].trim().is_empty() => &raw[i + 1..],
+            Some(i) => &raw[..i],
+            None => raw,
+        };
+        for c in line.chars() {
+            if c == '\x08' {
+                out.pop();
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_split_sequences() {
+        let mut s = AnsiStripper::default();
+        assert_eq!(s.push("a\x1b[?7"), "a");
+        assert_eq!(s.push("hb\x1b=c\x1b"), "bc");
+        assert_eq!(s.push("[0md"), "d");
+    }
+
+    #[test]
+    fn carriage_returns_and_backspaces() {
+        assert_eq!(plain("line one\r\nline two\r\n"), "line one\nline two\n");
+        assert_eq!(
+            plain(" --More-- \r          \r    30 permit"),
+            "    30 permit"
+        );
+        assert_eq!(plain("abc\x08d"), "abd");
+    }
+}

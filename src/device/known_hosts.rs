@@ -1,0 +1,327 @@
+//! An OpenSSH-format `known_hosts` file, read once and shared by every
+//! session of a run.
+//!
+//! A host whose presented key matches a recorded one is known. A host with
+//! any recorded key (of any algorithm) that does not match is *changed*,
+//! which is always a failure: a device may be impersonated. A host with no
+//! recorded key is unknown: refused under `strict`, learnt under
+//! `accept-new` (appended to the file, flushed to disk, and reported).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use russh::keys::PublicKey;
+use russh::keys::ssh_key::HashAlg;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum KnownHostsError {
+    #[error("cannot read known_hosts file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot record a host key in {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the file says about a presented key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Known,
+    Unknown,
+    /// Line (1-based) of a recorded key for this host that differs.
+    Changed {
+        line: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    line: usize,
+    key: PublicKey,
+}
+
+#[derive(Debug, Clone)]
+struct Hashed {
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+    entry: Entry,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    plain: HashMap<String, Vec<Entry>>,
+    hashed: Vec<Hashed>,
+    lines: usize,
+}
+
+pub struct KnownHosts {
+    path: PathBuf,
+    table: Mutex<Table>,
+}
+
+/// `host` for port 22, `[host]:port` otherwise, as OpenSSH writes it.
+pub fn host_key_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let mut h = Sha1::new();
+    h.update(&inner);
+    h.update(msg);
+    let ih = h.finalize();
+    let mut h = Sha1::new();
+    h.update(&outer);
+    h.update(ih);
+    h.finalize().to_vec()
+}
+
+impl Table {
+    fn add_line(&mut self, line_no: usize, line: &str) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            return;
+        }
+        let mut f = line.split_whitespace();
+        let (Some(hosts), Some(alg), Some(b64)) = (f.next(), f.next(), f.next()) else {
+            return;
+        };
+        let Ok(key) = PublicKey::from_openssh(&format!("{alg} {b64}")) else {
+            return;
+        };
+        let entry = Entry { line: line_no, key };
+        for pattern in hosts.split(',') {
+            if let Some(rest) = pattern.strip_prefix("|1|") {
+                let mut parts = rest.split('|');
+                if let (Some(Some(salt)), Some(Some(hash))) =
+                    (parts.next().map(decode_b64), parts.next().map(decode_b64))
+                {
+                    self.hashed.push(Hashed {
+                        salt,
+                        hash,
+                        entry: entry.clone(),
+                    });
+                }
+            } else {
+                self.plain
+                    .entry(pattern.to_string())
+                    .or_default()
+                    .push(entry.clone());
+            }
+        }
+    }
+
+    fn entries_for(&self, name: &str) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self.plain.get(name).cloned().unwrap_or_default();
+        v.extend(
+            self.hashed
+                .iter()
+                .filter(|h| hmac_sha1(&h.salt, name.as_bytes()) == h.hash)
+                .map(|h| h.entry.clone()),
+        );
+        v
+    }
+}
+
+impl KnownHosts {
+    /// Reads `path`; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<KnownHosts, KnownHostsError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(KnownHostsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut table = Table::default();
+        for (i, line) in text.lines().enumerate() {
+            table.add_line(i + 1, line);
+            table.lines = i + 1;
+        }
+        Ok(KnownHosts {
+            path: path.to_path_buf(),
+            table: Mutex::new(table),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Verdict {
+        let entries = self.table().entries_for(&host_key_name(host, port));
+        if entries.iter().any(|e| e.key.key_data() == key.key_data()) {
+            Verdict::Known
+        } else if let Some(e) = entries.first() {
+            Verdict::Changed { line: e.line }
+        } else {
+            Verdict::Unknown
+        }
+    }
+
+    /// Records a key (accept-new): appended and flushed to disk before the
+    /// session goes on, so a crash cannot lose what was trusted.
+    pub fn learn(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), KnownHostsError> {
+        let mut table = self.table();
+        let name = host_key_name(host, port);
+        if table
+            .entries_for(&name)
+            .iter()
+            .any(|e| e.key.key_data() == key.key_data())
+        {
+            return Ok(());
+        }
+        let line = format!("{name} {}\n", key.to_openssh().unwrap_or_default());
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_all()
+        };
+        write().map_err(|source| KnownHostsError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        table.lines += 1;
+        let n = table.lines;
+        table.add_line(n, &line);
+        Ok(())
+    }
+}
+
+/// `SHA256:...` as OpenSSH prints it.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::{Algorithm, PrivateKey};
+
+    fn key() -> PublicKey {
+        PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+            .unwrap()
+            .public_key()
+            .clone()
+    }
+
+    #[test]
+    fn known_unknown_changed_and_learnt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        let (a, b) = (key(), key());
+        std::fs::write(
+            &path,
+            format!("# comment\n[127.0.0.1]:2201 {}\n", a.to_openssh().unwrap()),
+        )
+        .unwrap();
+        let kh = KnownHosts::load(&path).unwrap();
+        assert_eq!(kh.check("127.0.0.1", 2201, &a), Verdict::Known);
+        assert_eq!(
+            kh.check("127.0.0.1", 2201, &b),
+            Verdict::Changed { line: 2 }
+        );
+        assert_eq!(kh.check("127.0.0.1", 2202, &b), Verdict::Unknown);
+        kh.learn("127.0.0.1", 2202, &b).unwrap();
+        assert_eq!(kh.check("127.0.0.1", 2202, &b), Verdict::Known);
+        let again = KnownHosts::load(&path).unwrap();
+        assert_eq!(
+            again.check("127.0.0.1", 2202, &b),
+            Verdict::Known,
+            "learnt keys are on disk"
+        );
+    }
+
+    #[test]
+    fn hashed_hosts_match() {
+        // `ssh-keygen -H` format: |1|base64(salt)|base64(hmac-sha1(salt, host))
+        let salt = b"0123456789abcdefghij";
+        let mac = hmac_sha1(salt, b"[127.0.0.1]:2201");
+        let enc = |b: &[u8]| {
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut s = String::new();
+            for c in b.chunks(3) {
+                let n = (u32::from(c[0]) << 16)
+                    | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                    | u32::from(*c.get(2).unwrap_or(&0));
+                for i in 0..4 {
+                    if i <= c.len() {
+                        s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char)
+                    } else {
+                        s.push('=')
+                    }
+                }
+            }
+            s
+        };
+        let k = key();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        std::fs::write(
+            &path,
+            format!(
+                "|1|{}|{} {}\n",
+                enc(salt),
+                enc(&mac),
+                k.to_openssh().unwrap()
+            ),
+        )
+        .unwrap();
+        let kh = KnownHosts::load(&path).unwrap();
+        assert_eq!(kh.check("127.0.0.1", 2201, &k), Verdict::Known);
+        assert_eq!(kh.check("127.0.0.1", 2202, &k), Verdict::Unknown);
+    }
+}

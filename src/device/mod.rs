@@ -1,0 +1,217 @@
+//! Talking to devices: an SSH session with an interactive PTY shell (IOS
+//! allows one exec channel per connection, so commands go through a shell),
+//! prompt-driven commands with per-platform data, host keys checked against
+//! known_hosts, legacy algorithms on request, and every wait bounded.
+
+mod ansi;
+mod connect;
+pub mod known_hosts;
+pub mod platform;
+mod session;
+mod transcript;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use secrecy::SecretString;
+use serde::Serialize;
+use thiserror::Error;
+
+pub use connect::{legacy_algorithms, modern_algorithms};
+pub use known_hosts::{KnownHosts, Verdict};
+pub use session::{Session, display_addr as session_addr};
+
+use crate::config::{Device, SshSettings};
+use crate::platform::Platform;
+
+/// Where in a device's session something went wrong or ran out of time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Connect,
+    Handshake,
+    Auth,
+    Prompt,
+    Enable,
+    Command,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "connect",
+            Stage::Handshake => "SSH handshake",
+            Stage::Auth => "authentication",
+            Stage::Prompt => "waiting for the prompt",
+            Stage::Enable => "enable",
+            Stage::Command => "command",
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error("{device}: cannot connect to {addr}: {reason}")]
+    Unreachable {
+        device: String,
+        addr: String,
+        reason: String,
+    },
+    #[error("{device}: timed out after {} during {stage}{}", humantime::format_duration(*.after), .command.as_ref().map(|c| format!(" (`{c}`)")).unwrap_or_default())]
+    Timeout {
+        device: String,
+        stage: Stage,
+        after: Duration,
+        command: Option<String>,
+    },
+    #[error("{device}: SSH handshake failed: {reason}")]
+    Handshake {
+        device: String,
+        reason: String,
+        legacy_hint: bool,
+    },
+    #[error("{device}: unknown host key {fingerprint}, not in {known_hosts}")]
+    HostKeyUnknown {
+        device: String,
+        fingerprint: String,
+        known_hosts: PathBuf,
+    },
+    #[error(
+        "{device}: HOST KEY CHANGED to {fingerprint} (known_hosts {known_hosts} line {line}); the device may be impersonated"
+    )]
+    HostKeyChanged {
+        device: String,
+        fingerprint: String,
+        known_hosts: PathBuf,
+        line: usize,
+    },
+    #[error("{device}: cannot record its host key")]
+    HostKeyRecord {
+        device: String,
+        #[source]
+        source: known_hosts::KnownHostsError,
+    },
+    #[error("{device}: login rejected for user {username}")]
+    AuthRejected { device: String, username: String },
+    #[error("{device}: no usable login method (the device offers: {offered})")]
+    AuthUnsupported { device: String, offered: String },
+    #[error("{device}: enable failed: {message}")]
+    EnableFailed { device: String, message: String },
+    #[error("{device}: `{command}` was refused: {message}")]
+    CommandRejected {
+        device: String,
+        command: String,
+        indicator: String,
+        message: String,
+    },
+    #[error("{device}: the device asked \"{question}\" after `{command}`")]
+    UnexpectedQuestion {
+        device: String,
+        command: String,
+        question: String,
+    },
+    #[error("{device}: session closed during {stage}")]
+    Closed { device: String, stage: Stage },
+    #[error("{device}: SSH error during {stage}: {reason}")]
+    Ssh {
+        device: String,
+        stage: Stage,
+        reason: String,
+    },
+}
+
+impl DeviceError {
+    /// How to fix it, when nightshift knows.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            DeviceError::Unreachable { .. } => "check the address and port, and that SSH is enabled on the device (`ip ssh version 2`, `transport input ssh`)".into(),
+            DeviceError::Timeout { stage: Stage::Connect | Stage::Handshake, .. } => "the device did not answer in time: check reachability, or raise connect_timeout for it".into(),
+            DeviceError::Timeout { stage: Stage::Prompt, .. } => "logged in but no prompt came: check the device's exec/vty settings, or raise command_timeout".into(),
+            DeviceError::Timeout { .. } => "the command did not finish in time: raise command_timeout for this device".into(),
+            DeviceError::Handshake { legacy_hint: true, .. } => "this device speaks only old SSH algorithms: set algorithms = \"legacy\" for it".into(),
+            DeviceError::Handshake { .. } => return None,
+            DeviceError::HostKeyUnknown { .. } => "verify the key out of band and add it to known_hosts, or set host_key_policy = \"accept-new\" for a first contact".into(),
+            DeviceError::HostKeyChanged { .. } => "do not proceed until you know why the key changed (RMA, re-keyed device, or an attack); then replace its line in known_hosts".into(),
+            DeviceError::HostKeyRecord { .. } => "make the known_hosts file and its folder writable for nightshift".into(),
+            DeviceError::AuthRejected { .. } => "the password or key was refused; fix it with `nightshift credentials set` before the account locks".into(),
+            DeviceError::AuthUnsupported { .. } => "enable password or keyboard-interactive login on the device, or configure a key".into(),
+            DeviceError::EnableFailed { .. } => "check the enable secret stored for this profile".into(),
+            DeviceError::CommandRejected { .. } => "the device does not accept this command as written".into(),
+            DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),
+            DeviceError::Closed { .. } => "the device or the network dropped the session".into(),
+            DeviceError::Ssh { .. } => return None,
+        })
+    }
+
+    pub fn is_auth_rejected(&self) -> bool {
+        matches!(self, DeviceError::AuthRejected { .. })
+    }
+}
+
+/// The algorithms a session negotiated, recorded with each device's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Negotiated {
+    pub kex: String,
+    pub host_key: String,
+    pub cipher: String,
+    pub mac: String,
+}
+
+/// A user key for public-key login.
+#[derive(Clone)]
+pub struct UserKey {
+    pub key: Arc<PrivateKey>,
+    /// Sign RSA with SHA-1 (`ssh-rsa`), for old IOS that knows nothing newer.
+    pub rsa_sha1: bool,
+}
+
+/// How to log in. Secrets stay in zeroizing types and never print.
+#[derive(Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: Option<SecretString>,
+    pub enable_secret: Option<SecretString>,
+    pub key: Option<UserKey>,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "enable_secret",
+                &self.enable_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key", &self.key.as_ref().map(|_| "<key>"))
+            .finish()
+    }
+}
+
+/// The device to connect to, with its effective SSH settings.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub platform: Platform,
+    pub ssh: SshSettings,
+    /// Where to write a transcript of the session (secrets masked).
+    pub transcript: Option<PathBuf>,
+}
+
+impl Target {
+    pub fn from_device(d: &Device) -> Target {
+        Target {
+            name: d.name.clone(),
+            host: d.host.clone(),
+            port: d.port,
+            platform: d.platform,
+            ssh: d.ssh.clone(),
+            transcript: None,
+        }
+    }
+}

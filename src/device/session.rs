@@ -1,0 +1,464 @@
+//! The expect layer: an interactive PTY shell, read until the device's own
+//! prompt comes back, with the pager, echo, ANSI noise and questions dealt
+//! with, and a timeout on every wait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelMsg};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use super::ansi::{AnsiStripper, plain};
+use super::connect::{Client, connect};
+use super::known_hosts::KnownHosts;
+use super::platform::{PAGER, PlatformSpec, SAVE_QUESTIONS, spec};
+use super::transcript::Transcript;
+use super::{DeviceError, Login, Negotiated, Stage, Target};
+
+pub fn display_addr(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Any prompt, before we know the hostname: `name>` or `name#` (+ space).
+const GENERIC_PROMPT: &str = r"^([A-Za-z0-9][\w.\-/:@]*)(\([\w.\-]+\))?([>#]) ?$";
+/// Questions nightshift never answers unless told to.
+const QUESTION: &str = r"(\[confirm\]|\[yes/no\]:?|\[y/n\]:?) *$";
+
+pub struct Session {
+    name: String,
+    spec: &'static PlatformSpec,
+    handle: Handle<Client>,
+    channel: Channel<Msg>,
+    ansi: AnsiStripper,
+    /// Received, ANSI-stripped, not yet consumed.
+    buf: String,
+    closed: bool,
+    hostname: String,
+    prompt_re: Regex,
+    question_re: Regex,
+    /// The last prompt seen, e.g. `ios-001(config)#`.
+    prompt: String,
+    timeout: Duration,
+    negotiated: Negotiated,
+    learned_host_key: bool,
+    enable_secret: Option<SecretString>,
+    transcript: Option<Transcript>,
+}
+
+/// The text after the last newline, as the terminal would show it.
+fn last_line(buf: &str) -> String {
+    let tail = buf.rsplit('\n').next().unwrap_or(buf);
+    plain(tail)
+}
+
+/// Compiles a pattern that is a constant of this module or built with
+/// `regex::escape`: such patterns always compile.
+#[allow(clippy::expect_used)]
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("internal prompt pattern compiles")
+}
+
+impl Session {
+    /// Connects, logs in, finds the prompt, runs the platform's setup
+    /// commands and, where the device lands in user mode and an enable
+    /// secret is known, enters privileged mode.
+    pub async fn open(
+        target: &Target,
+        login: &Login,
+        known: &Arc<KnownHosts>,
+    ) -> Result<Session, DeviceError> {
+        let conn = connect(target, login, known).await?;
+        let name = target.name.clone();
+        let limit = target.ssh.connect_timeout;
+        let channel = tokio::time::timeout(limit, async {
+            let ch = conn.handle.channel_open_session().await?;
+            ch.request_pty(true, "vt100", 511, 24, 0, 0, &[]).await?;
+            ch.request_shell(true).await?;
+            Ok::<_, russh::Error>(ch)
+        })
+        .await
+        .map_err(|_| DeviceError::Timeout {
+            device: name.clone(),
+            stage: Stage::Prompt,
+            after: limit,
+            command: None,
+        })?
+        .map_err(|e| DeviceError::Ssh {
+            device: name.clone(),
+            stage: Stage::Prompt,
+            reason: e.to_string(),
+        })?;
+        let transcript = match &target.transcript {
+            Some(path) => {
+                let secrets = [&login.password, &login.enable_secret]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
+                Transcript::create(path, secrets).ok()
+            }
+            None => None,
+        };
+        let mut s = Session {
+            name,
+            spec: spec(target.platform),
+            handle: conn.handle,
+            channel,
+            ansi: AnsiStripper::default(),
+            buf: String::new(),
+            closed: false,
+            hostname: String::new(),
+            prompt_re: regex(GENERIC_PROMPT),
+            question_re: regex(QUESTION),
+            prompt: String::new(),
+            timeout: target.ssh.command_timeout,
+            negotiated: conn.negotiated,
+            learned_host_key: conn.learned_host_key,
+            enable_secret: login.enable_secret.clone(),
+            transcript,
+        };
+        s.find_prompt().await?;
+        for cmd in s.spec.setup {
+            match s.command(cmd).await {
+                Ok(_) => {}
+                // An old box without `terminal width` still works.
+                Err(DeviceError::CommandRejected { .. }) => {
+                    tracing::debug!(device = %s.name, command = cmd, "setup command refused")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if s.spec.has_enable && !s.privileged() && s.enable_secret.is_some() {
+            s.enable().await?;
+        }
+        Ok(s)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// Whether this session taught known_hosts a new key (accept-new).
+    pub fn learned_host_key(&self) -> bool {
+        self.learned_host_key
+    }
+
+    /// The last prompt, e.g. `ios-001(config-ext-nacl)#`.
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+
+    /// Changes the limit for later commands (a slow save, say).
+    pub fn set_command_timeout(&mut self, limit: Duration) {
+        self.timeout = limit;
+    }
+
+    pub fn privileged(&self) -> bool {
+        self.prompt.trim_end().ends_with('#')
+    }
+
+    pub fn in_config_mode(&self) -> bool {
+        self.prompt.contains("(config")
+    }
+
+    async fn send_raw(&mut self, text: &str, secret: bool) -> Result<(), DeviceError> {
+        if let Some(t) = &mut self.transcript {
+            t.sent(text, secret);
+        }
+        self.channel
+            .data_bytes(text.as_bytes().to_vec())
+            .await
+            .map_err(|_| DeviceError::Closed {
+                device: self.name.clone(),
+                stage: Stage::Command,
+            })
+    }
+
+    /// Reads until `done` says how much of the buffer to take; answers the
+    /// pager on the way.
+    async fn read_until(
+        &mut self,
+        deadline: Instant,
+        stage: Stage,
+        command: Option<&str>,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<String, DeviceError> {
+        loop {
+            if self.buf.ends_with(PAGER) || self.buf.trim_end().ends_with("--More--") {
+                let cut = self.buf.rfind("--More--").unwrap_or(self.buf.len());
+                self.buf.truncate(cut.saturating_sub(1));
+                self.send_raw(" ", false).await?;
+                continue;
+            }
+            if done(self) {
+                return Ok(std::mem::take(&mut self.buf));
+            }
+            if self.closed {
+                return Err(DeviceError::Closed {
+                    device: self.name.clone(),
+                    stage,
+                });
+            }
+            match tokio::time::timeout_at(deadline, self.channel.wait()).await {
+                Err(_) => {
+                    return Err(DeviceError::Timeout {
+                        device: self.name.clone(),
+                        stage,
+                        after: self.timeout,
+                        command: command.map(str::to_string),
+                    });
+                }
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    let text = self.ansi.push(&String::from_utf8_lossy(&data));
+                    if let Some(t) = &mut self.transcript {
+                        t.received(&text);
+                    }
+                    self.buf.push_str(&text);
+                }
+                // Servers may close without EOF: all three mean the end.
+                Ok(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => self.closed = true,
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    fn ends_in_prompt(&self) -> bool {
+        self.prompt_re.is_match(&last_line(&self.buf))
+    }
+
+    /// Finds the prompt even behind a banner that contains `#`: a prompt is
+    /// only believed when pressing Enter shows the same line again.
+    async fn find_prompt(&mut self) -> Result<(), DeviceError> {
+        let deadline = Instant::now() + self.timeout;
+        let first = self
+            .read_until(deadline, Stage::Prompt, None, |s| s.ends_in_prompt())
+            .await?;
+        let mut candidate = last_line(&first);
+        for _ in 0..5 {
+            self.send_raw("\r", false).await?;
+            let deadline = Instant::now() + self.timeout;
+            let again = self
+                .read_until(deadline, Stage::Prompt, None, |s| s.ends_in_prompt())
+                .await?;
+            let line = last_line(&again);
+            if line == candidate {
+                break;
+            }
+            candidate = line;
+        }
+        let caps = self
+            .prompt_re
+            .captures(&candidate)
+            .map(|c| c.get(1).map_or("", |m| m.as_str()).to_string())
+            .unwrap_or_default();
+        self.set_hostname(&caps);
+        self.prompt = candidate;
+        Ok(())
+    }
+
+    fn set_hostname(&mut self, host: &str) {
+        self.hostname = host.to_string();
+        let n = self.spec.config_prompt_host_chars;
+        let host_re = if host.chars().count() > n {
+            // IOS shortens the hostname in configuration modes.
+            let short: String = host.chars().take(n).collect();
+            format!(r"{}[\w.\-]*", regex::escape(&short))
+        } else {
+            regex::escape(host)
+        };
+        self.prompt_re = regex(&format!(r"^{host_re}(\([\w.\-]+\))?[>#] ?$"));
+    }
+
+    /// Runs one command and returns its output (without echo and prompt).
+    /// Output with a failure indicator is an error naming it.
+    pub async fn command(&mut self, command: &str) -> Result<String, DeviceError> {
+        self.exchange(command, &[]).await
+    }
+
+    /// Saves the running config, answering the questions saving asks.
+    pub async fn save(&mut self) -> Result<String, DeviceError> {
+        let save = self.spec.save;
+        self.exchange(save, SAVE_QUESTIONS).await
+    }
+
+    /// Sends `command`, answering only the listed questions.
+    pub async fn exchange(
+        &mut self,
+        command: &str,
+        answers: &[(&str, &str)],
+    ) -> Result<String, DeviceError> {
+        let answers: Vec<(Regex, &str)> = answers.iter().map(|(q, a)| (regex(q), *a)).collect();
+        self.send_raw(&format!("{command}\r"), false).await?;
+        let deadline = Instant::now() + self.timeout;
+        let mut collected = String::new();
+        loop {
+            let chunk = self
+                .read_until(deadline, Stage::Command, Some(command), |s| {
+                    let last = last_line(&s.buf);
+                    s.prompt_re.is_match(&last)
+                        || s.question_re.is_match(&last)
+                        || answers.iter().any(|(q, _)| q.is_match(&last))
+                })
+                .await?;
+            collected.push_str(&chunk);
+            let last = last_line(&collected);
+            if self.prompt_re.is_match(&last) {
+                self.prompt = last;
+                break;
+            }
+            match answers.iter().find(|(q, _)| q.is_match(&last)) {
+                Some((_, answer)) => {
+                    collected.push('\n');
+                    self.send_raw(&format!("{answer}\r"), false).await?;
+                }
+                None => {
+                    // Refuse the question (Ctrl-C) and wait for the prompt.
+                    self.send_raw("\x03", false).await?;
+                    let until = Instant::now() + self.timeout;
+                    let _ = self
+                        .read_until(until, Stage::Command, Some(command), |s| s.ends_in_prompt())
+                        .await;
+                    return Err(DeviceError::UnexpectedQuestion {
+                        device: self.name.clone(),
+                        command: command.to_string(),
+                        question: last.trim().to_string(),
+                    });
+                }
+            }
+        }
+        let text = plain(&collected);
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.pop(); // the prompt
+        if lines
+            .first()
+            .is_some_and(|l| l.trim_end().ends_with(command.trim()))
+        {
+            lines.remove(0); // the echo
+        }
+        let output = lines.join("\n");
+        if let Some((indicator, message)) = self.spec.failure_in(&output) {
+            return Err(DeviceError::CommandRejected {
+                device: self.name.clone(),
+                command: command.to_string(),
+                indicator: indicator.to_string(),
+                message,
+            });
+        }
+        Ok(output)
+    }
+
+    /// Enters privileged mode with the enable secret.
+    pub async fn enable(&mut self) -> Result<(), DeviceError> {
+        if self.privileged() {
+            return Ok(());
+        }
+        let Some(secret) = self.enable_secret.clone() else {
+            return Err(DeviceError::EnableFailed {
+                device: self.name.clone(),
+                message: "no enable secret is stored for this profile".into(),
+            });
+        };
+        let password_re = regex(r"[Pp]assword: ?$");
+        self.send_raw("enable\r", false).await?;
+        for attempt in 0..3 {
+            let deadline = Instant::now() + self.timeout;
+            let out = self
+                .read_until(deadline, Stage::Enable, Some("enable"), |s| {
+                    let last = last_line(&s.buf);
+                    s.prompt_re.is_match(&last) || password_re.is_match(&last)
+                })
+                .await?;
+            let last = last_line(&out);
+            if self.prompt_re.is_match(&last) {
+                self.prompt = last;
+                return if self.privileged() {
+                    Ok(())
+                } else {
+                    Err(DeviceError::EnableFailed {
+                        device: self.name.clone(),
+                        message: plain(&out)
+                            .lines()
+                            .rev()
+                            .nth(1)
+                            .unwrap_or("refused")
+                            .trim()
+                            .to_string(),
+                    })
+                };
+            }
+            if attempt == 0 {
+                self.send_raw(&format!("{}\r", secret.expose_secret()), true)
+                    .await?;
+            } else {
+                // Wrong secret: give up without trying it again.
+                self.send_raw("\x03\r", false).await?;
+                let deadline = Instant::now() + self.timeout;
+                let _ = self
+                    .read_until(deadline, Stage::Enable, None, |s| s.ends_in_prompt())
+                    .await;
+                return Err(DeviceError::EnableFailed {
+                    device: self.name.clone(),
+                    message: "the enable secret was refused".into(),
+                });
+            }
+        }
+        Err(DeviceError::EnableFailed {
+            device: self.name.clone(),
+            message: "no privileged prompt".into(),
+        })
+    }
+
+    /// Enters configuration mode, sends each line and leaves again. A line
+    /// the device refuses stops the rest; configuration mode is left before
+    /// the error is returned.
+    pub async fn configure(&mut self, lines: &[String]) -> Result<(), DeviceError> {
+        self.enable().await?;
+        let enter = self.spec.config_enter;
+        self.command(enter).await?;
+        for line in lines {
+            if let Err(e) = self.command(line).await {
+                if matches!(e, DeviceError::CommandRejected { .. }) {
+                    let exit = self.spec.config_exit;
+                    let _ = self.command(exit).await;
+                }
+                return Err(e);
+            }
+        }
+        let exit = self.spec.config_exit;
+        self.command(exit).await?;
+        Ok(())
+    }
+
+    /// Logs out (leaving configuration mode first) and closes the connection.
+    pub async fn close(mut self) {
+        if self.in_config_mode() {
+            let exit = self.spec.config_exit;
+            let _ = self.command(exit).await;
+        }
+        if self.send_raw("exit\r", false).await.is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let _ = self
+                .read_until(deadline, Stage::Command, None, |s| s.closed)
+                .await;
+        }
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}

@@ -1,0 +1,201 @@
+//! `nightshift exec` against the lab, as a process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use common::{PASSWORD, start_lab};
+use nightshift::lab::{Lab, LabSpec};
+
+fn exec(config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .arg("exec")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn lab_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::path::PathBuf) {
+    let lab = start_lab(spec).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.toml");
+    lab.write_config(&path).unwrap();
+    (lab, dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_prints_all_500_devices_in_inventory_order() {
+    let (lab, dir, config) = lab_config(LabSpec {
+        ios: 480,
+        nxos: 20,
+        ..Default::default()
+    })
+    .await;
+    let json = dir.path().join("out.json");
+    let pw = format!("{PASSWORD}\n{PASSWORD}\n");
+    let cfg = config.clone();
+    let json_arg = json.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        exec(
+            &cfg,
+            &[
+                "--concurrency",
+                "50",
+                "--password-stdin",
+                "--json",
+                &json_arg,
+                "--",
+                "show",
+                "version",
+            ],
+            &pw,
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blocks: Vec<&str> = stdout.split("=== ").skip(1).collect();
+    assert_eq!(blocks.len(), 500);
+    let names: Vec<String> = lab.devices().iter().map(|d| d.name.clone()).collect();
+    for (block, name) in blocks.iter().zip(&names) {
+        assert!(
+            block.starts_with(&format!("{name} (127.0.0.1:")),
+            "inventory order: {block}"
+        );
+        if name.starts_with("ios") {
+            assert!(block.contains(&format!("{name} uptime is")), "{block}");
+        } else {
+            assert!(block.contains(&format!("Device name: {name}")), "{block}");
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let devices = v["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 500);
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["status"] == "ok" && d["algorithms"]["host_key"] == "ssh-ed25519")
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("500 ok, 0 failed"));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_device_does_not_stop_the_others() {
+    let faults = ["auth:ios-002", "refuse:ios-003"]
+        .iter()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (lab, _dir, config) = lab_config(LabSpec {
+        ios: 4,
+        nxos: 1,
+        faults,
+        ..Default::default()
+    })
+    .await;
+    let pw = format!("{PASSWORD}\n{PASSWORD}\n");
+    let out = tokio::task::spawn_blocking(move || {
+        exec(
+            &config,
+            &["--password-stdin", "--", "show version; show foo"],
+            &pw,
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("=== ios-002 (127.0.0.1:")
+            && stdout.contains("error: ios-002: login rejected for user admin"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: ios-003: cannot connect to 127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--- show version\nCisco IOS Software"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--- show foo\nerror: ios-001: `show foo` was refused: % Invalid input"),
+        "{stdout}"
+    );
+    assert_eq!(lab.stats().auth_failures, 1);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_password_is_tried_once_not_on_every_device() {
+    let (lab, _dir, config) = lab_config(LabSpec {
+        ios: 30,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let out = tokio::task::spawn_blocking(move || {
+        exec(
+            &config,
+            &["--password-stdin", "--", "show version"],
+            "typo\n",
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        lab.stats().auth_failures,
+        1,
+        "one failed login in the whole fleet"
+    );
+    assert_eq!(
+        stdout
+            .matches("not tried: the credentials of profile lab were rejected by ios-001")
+            .count(),
+        29,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("typo") && !String::from_utf8_lossy(&out.stderr).contains("typo"));
+    lab.shutdown().await;
+}
+
+#[test]
+fn selectors_that_match_nothing_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args([
+            "-c",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/nightshift.toml"),
+            "exec",
+            "--devices",
+            "nope-*",
+            "--",
+            "show version",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--devices nope-* matches no device"));
+}

@@ -1,0 +1,535 @@
+//! Device sessions (the product's SSH client) against the lab.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{PASSWORD, start_lab};
+use nightshift::config::{AlgorithmProfile, HostKeyPolicy, SshSettings};
+use nightshift::device::{DeviceError, KnownHosts, Login, Session, Stage, Target, UserKey};
+use nightshift::lab::{Lab, LabSpec};
+use secrecy::SecretString;
+
+fn login() -> Login {
+    Login {
+        username: "admin".into(),
+        password: Some(SecretString::from(PASSWORD)),
+        enable_secret: Some(SecretString::from(PASSWORD)),
+        key: None,
+    }
+}
+
+struct Fixture {
+    lab: Lab,
+    dir: tempfile::TempDir,
+    known: Arc<KnownHosts>,
+}
+
+impl Fixture {
+    async fn new(spec: LabSpec) -> Fixture {
+        let lab = start_lab(spec).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("known_hosts"), lab.known_hosts()).unwrap();
+        let known = Arc::new(KnownHosts::load(&dir.path().join("known_hosts")).unwrap());
+        Fixture { lab, dir, known }
+    }
+
+    fn target(&self, name: &str) -> Target {
+        let d = self.lab.device(name).unwrap();
+        Target {
+            name: name.into(),
+            host: d.addr.ip().to_string(),
+            port: d.addr.port(),
+            platform: d.platform,
+            ssh: SshSettings {
+                connect_timeout: Duration::from_secs(5),
+                command_timeout: Duration::from_secs(5),
+                known_hosts: self.dir.path().join("known_hosts"),
+                host_key_policy: HostKeyPolicy::Strict,
+                algorithms: AlgorithmProfile::Modern,
+            },
+            transcript: None,
+        }
+    }
+
+    async fn open(&self, name: &str) -> Result<Session, DeviceError> {
+        Session::open(&self.target(name), &login(), &self.known).await
+    }
+}
+
+fn faults(list: &[&str]) -> Vec<nightshift::lab::Fault> {
+    list.iter().map(|f| f.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn ios_login_enable_commands_and_algorithms() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    assert_eq!(s.hostname(), "ios-001");
+    assert!(s.privileged(), "enabled with the secret: {}", s.prompt());
+    let v = s.command("show version").await.unwrap();
+    assert!(v.starts_with("Cisco IOS Software"), "echo removed: {v:?}");
+    assert!(!v.contains("ios-001#"), "prompt removed");
+    assert!(!v.contains('\r'));
+    let neg = s.negotiated().clone();
+    assert!(
+        neg.kex.contains("curve25519") || neg.kex.contains("mlkem"),
+        "{neg:?}"
+    );
+    assert_eq!(neg.host_key, "ssh-ed25519");
+    assert!(!s.learned_host_key());
+    s.close().await;
+}
+
+#[tokio::test]
+async fn long_output_split_into_packets_and_pages_comes_back_whole() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    let mut lines = vec!["ip access-list extended BIG".to_string()];
+    lines.extend((1..=40).map(|i| format!("permit tcp host 10.0.{i}.1 any eq 22")));
+    s.configure(&lines).await.unwrap();
+    let whole = s.command("show running-config").await.unwrap();
+    assert!(
+        whole.len() > 3 * 700,
+        "several 700-byte packets: {}",
+        whole.len()
+    );
+    assert_eq!(whole.matches("permit tcp host 10.0.").count(), 40);
+    s.command("terminal length 10").await.unwrap();
+    let paged = s.command("show running-config").await.unwrap();
+    assert!(!paged.contains("More"), "{paged}");
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("Current configuration"))
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&paged), strip(&whole));
+    s.close().await;
+}
+
+#[tokio::test]
+async fn nxos_prompt_with_ansi_noise() {
+    let f = Fixture::new(LabSpec {
+        ios: 0,
+        nxos: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("nxos-001").await.unwrap();
+    assert_eq!(s.prompt(), "nxos-001# ");
+    let acl = s
+        .command("show ip access-lists LOCK_IT_DOWN")
+        .await
+        .unwrap();
+    assert!(
+        acl.contains("IP access list LOCK_IT_DOWN") && !acl.contains('\x1b'),
+        "{acl:?}"
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn failure_indicators_become_typed_errors() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    for (cmd, indicator) in [
+        ("show foo", "% Invalid input"),
+        ("show", "% Incomplete command"),
+        ("c", "% Ambiguous command"),
+    ] {
+        match s.command(cmd).await {
+            Err(DeviceError::CommandRejected {
+                device,
+                command,
+                indicator: i,
+                message,
+            }) => {
+                assert_eq!(
+                    (device.as_str(), command.as_str(), i.as_str()),
+                    ("ios-001", cmd, indicator)
+                );
+                assert!(message.starts_with('%'), "{message}");
+            }
+            other => panic!("{cmd}: {other:?}"),
+        }
+    }
+    assert!(
+        s.command("show version").await.is_ok(),
+        "the session goes on after a refused command"
+    );
+    let mut n = f.open("nxos-001").await.unwrap();
+    assert!(
+        matches!(n.command("show ip access-lsts").await, Err(DeviceError::CommandRejected { indicator, .. }) if indicator == "% Invalid command")
+    );
+}
+
+#[tokio::test]
+async fn configure_applies_lines_and_stops_at_a_refused_one() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    let lines: Vec<String> = [
+        "ip access-list extended S1",
+        "permit tcp any any eq 22",
+        "permti ip any any",
+        "deny ip any any",
+    ]
+    .map(String::from)
+    .to_vec();
+    match s.configure(&lines).await {
+        Err(DeviceError::CommandRejected { command, .. }) => {
+            assert_eq!(command, "permti ip any any")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !s.in_config_mode(),
+        "left configuration mode: {}",
+        s.prompt()
+    );
+    assert_eq!(
+        f.lab.stats().device("ios-001").unwrap().acls["S1"],
+        ["permit tcp any any eq 22"]
+    );
+    s.configure(&[
+        "ip access-list extended S1".into(),
+        "deny ip any any".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        f.lab.stats().device("ios-001").unwrap().acls["S1"],
+        ["permit tcp any any eq 22", "deny ip any any"]
+    );
+    let saved = s.save().await.unwrap();
+    assert!(saved.contains("[OK]"), "{saved}");
+    assert!(f.lab.stats().device("ios-001").unwrap().saved);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn auth_methods_password_keyboard_interactive_and_key() {
+    let user_key =
+        russh::keys::PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519).unwrap();
+    let f = Fixture::new(LabSpec {
+        ios: 2,
+        nxos: 0,
+        faults: faults(&["kbdint:ios-002"]),
+        authorized_keys: vec![user_key.public_key().clone()],
+        ..Default::default()
+    })
+    .await;
+    f.open("ios-001").await.unwrap().close().await;
+    f.open("ios-002")
+        .await
+        .expect("keyboard-interactive with the password")
+        .close()
+        .await;
+    let key_only = Login {
+        password: None,
+        key: Some(UserKey {
+            key: Arc::new(user_key),
+            rsa_sha1: false,
+        }),
+        ..login()
+    };
+    let s = Session::open(&f.target("ios-001"), &key_only, &f.known)
+        .await
+        .expect("public key");
+    s.close().await;
+    assert_eq!(f.lab.stats().auth_failures, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_password_costs_exactly_one_failed_login() {
+    for device in ["ios-001", "ios-002"] {
+        let f = Fixture::new(LabSpec {
+            ios: 2,
+            nxos: 0,
+            faults: faults(&["kbdint:ios-002"]),
+            ..Default::default()
+        })
+        .await;
+        let wrong = Login {
+            password: Some(SecretString::from("not-it")),
+            ..login()
+        };
+        match Session::open(&f.target(device), &wrong, &f.known).await {
+            Err(e @ DeviceError::AuthRejected { .. }) => {
+                assert!(e.is_auth_rejected());
+                assert!(!e.to_string().contains("not-it"));
+            }
+            other => panic!("{device}: {:?}", other.err()),
+        }
+        assert_eq!(
+            f.lab.stats().auth_failures,
+            1,
+            "{device}: one attempt, one failure"
+        );
+    }
+}
+
+#[tokio::test]
+async fn host_keys_strict_accept_new_and_changed() {
+    let f = Fixture::new(LabSpec {
+        ios: 2,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let empty = f.dir.path().join("empty_known_hosts");
+    let mut t = f.target("ios-001");
+    t.ssh.known_hosts = empty.clone();
+    let fresh = Arc::new(KnownHosts::load(&empty).unwrap());
+    let err = Session::open(&t, &login(), &fresh).await.err().unwrap();
+    assert!(matches!(err, DeviceError::HostKeyUnknown { .. }), "{err}");
+    assert!(err.hint().unwrap().contains("accept-new"));
+    assert_eq!(
+        f.lab.stats().device("ios-001").unwrap().logins,
+        0,
+        "no password was sent to an unverified host"
+    );
+
+    t.ssh.host_key_policy = HostKeyPolicy::AcceptNew;
+    let s = Session::open(&t, &login(), &fresh).await.unwrap();
+    assert!(s.learned_host_key());
+    s.close().await;
+    let text = std::fs::read_to_string(&empty).unwrap();
+    let port = f.lab.device("ios-001").unwrap().addr.port();
+    assert!(
+        text.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 ")),
+        "{text}"
+    );
+    let s = Session::open(&t, &login(), &fresh).await.unwrap();
+    assert!(!s.learned_host_key(), "known now");
+    s.close().await;
+
+    // ios-002's key recorded under ios-001's address: changed, even with accept-new.
+    let other = f
+        .lab
+        .device("ios-002")
+        .unwrap()
+        .host_key
+        .to_openssh()
+        .unwrap();
+    let swapped = f.dir.path().join("swapped");
+    std::fs::write(&swapped, format!("[127.0.0.1]:{port} {other}\n")).unwrap();
+    let err = Session::open(&t, &login(), &Arc::new(KnownHosts::load(&swapped).unwrap()))
+        .await
+        .err()
+        .unwrap();
+    match &err {
+        DeviceError::HostKeyChanged {
+            line, fingerprint, ..
+        } => {
+            assert_eq!(*line, 1);
+            assert!(fingerprint.starts_with("SHA256:"));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("impersonated"));
+}
+
+#[tokio::test]
+async fn legacy_device_needs_the_legacy_profile() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        faults: faults(&["legacy:ios-001"]),
+        ..Default::default()
+    })
+    .await;
+    let err = f.open("ios-001").await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            DeviceError::Handshake {
+                legacy_hint: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.hint().unwrap().contains("algorithms = \"legacy\""));
+    let mut t = f.target("ios-001");
+    t.ssh.algorithms = AlgorithmProfile::Legacy;
+    let mut s = Session::open(&t, &login(), &f.known).await.unwrap();
+    let n = s.negotiated().clone();
+    assert_eq!(
+        (n.kex.as_str(), n.host_key.as_str(), n.mac.as_str()),
+        ("diffie-hellman-group14-sha1", "ssh-rsa", "hmac-sha1")
+    );
+    assert!(n.cipher.ends_with("-cbc"), "{n:?}");
+    assert!(s.command("show version").await.is_ok());
+}
+
+#[tokio::test]
+async fn every_wait_has_a_timeout() {
+    let f = Fixture::new(LabSpec {
+        ios: 3,
+        nxos: 0,
+        faults: faults(&["hang:ios-001", "slow:ios-002:2s", "refuse:ios-003"]),
+        ..Default::default()
+    })
+    .await;
+    let mut t = f.target("ios-001");
+    t.ssh.command_timeout = Duration::from_millis(400);
+    let err = Session::open(&t, &login(), &f.known).await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            DeviceError::Timeout {
+                stage: Stage::Prompt,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let mut t = f.target("ios-002");
+    t.ssh.command_timeout = Duration::from_millis(2500);
+    let mut s = Session::open(&t, &login(), &f.known).await.unwrap();
+    s.set_command_timeout(Duration::from_millis(500));
+    match s.command("show version").await {
+        Err(
+            e @ DeviceError::Timeout {
+                stage: Stage::Command,
+                ..
+            },
+        ) => assert!(e.to_string().contains("`show version`"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+
+    let err = f.open("ios-003").await.err().unwrap();
+    assert!(matches!(err, DeviceError::Unreachable { .. }), "{err}");
+
+    // A listener that never speaks SSH: the handshake times out.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut t = f.target("ios-001");
+    t.port = silent.local_addr().unwrap().port();
+    t.ssh.connect_timeout = Duration::from_millis(300);
+    let err = Session::open(&t, &login(), &f.known).await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            DeviceError::Timeout {
+                stage: Stage::Handshake,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_session_is_an_error_not_a_hang() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        faults: faults(&["drop:ios-001:2"]),
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    let err = s
+        .configure(&[
+            "ip access-list extended D".into(),
+            "permit ip any any".into(),
+            "deny ip any any".into(),
+        ])
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, DeviceError::Closed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_transcripts_and_debug() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut t = f.target("ios-001");
+    let path = f.dir.path().join("transcripts/ios-001.log");
+    t.transcript = Some(path.clone());
+    // Log in as `admin` with no enable secret, then enable by hand so the
+    // secret goes over the channel.
+    let mut s = Session::open(
+        &t,
+        &Login {
+            enable_secret: Some(SecretString::from(PASSWORD)),
+            ..login()
+        },
+        &f.known,
+    )
+    .await
+    .unwrap();
+    s.command("show version").await.unwrap();
+    s.close().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("ios-001#") && text.contains(">>> show version"),
+        "{text}"
+    );
+    assert!(
+        text.contains(">>> ********"),
+        "the enable secret is masked: {text}"
+    );
+    assert!(!text.contains(PASSWORD));
+    assert!(!format!("{:?}", login()).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn long_hostnames_shortened_in_config_mode() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    // Renaming changes the prompt mid-command; the first session times out
+    // waiting for its old prompt, which is what a real device would do too.
+    s.set_command_timeout(Duration::from_millis(500));
+    let _ = s
+        .configure(&["hostname ios-001-distribution-switch-a".into()])
+        .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    assert_eq!(s.hostname(), "ios-001-distribution-switch-a");
+    s.configure(&[
+        "ip access-list extended LONG".into(),
+        "permit ip any any".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(s.prompt().ends_with("switch-a#"));
+    assert_eq!(
+        f.lab.stats().device("ios-001").unwrap().acls["LONG"],
+        ["permit ip any any"]
+    );
+}
