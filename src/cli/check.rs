@@ -53,6 +53,7 @@ pub fn summary(config: &Config, clock: &dyn Clock) -> String {
             JobKind::Acl {
                 acl_name,
                 acl_lines,
+                ..
             } => {
                 format!("acl {acl_name} ({} lines)", acl_lines.len())
             }

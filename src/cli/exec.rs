@@ -1,19 +1,18 @@
 //! `nightshift exec`: show commands on many devices at once, printed per
 //! device in inventory order.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::Clock;
-use crate::config::{Config, Device, Selector};
-use crate::device::{DeviceError, KnownHosts, Login, Negotiated, Session, Target};
+use crate::config::{Config, Selector};
+use crate::device::{DeviceError, DeviceLink, Negotiated, session_addr};
+use crate::jobs::fleet::{self, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
@@ -38,82 +37,115 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct CommandResult {
-    command: String,
-    output: Option<String>,
-    error: Option<String>,
+pub struct CommandResult {
+    pub command: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-struct DeviceResult {
-    name: String,
-    address: String,
-    status: &'static str,
-    error: Option<String>,
-    hint: Option<String>,
-    algorithms: Option<Negotiated>,
-    host_key_learned: bool,
-    outputs: Vec<CommandResult>,
+pub struct DeviceResult {
+    pub name: String,
+    pub address: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    pub algorithms: Option<Negotiated>,
+    pub host_key_learned: bool,
+    pub outputs: Vec<CommandResult>,
+    #[serde(skip)]
+    auth_rejected: bool,
+}
+
+impl Outcome for DeviceResult {
+    fn auth_rejected(&self) -> bool {
+        self.auth_rejected
+    }
 }
 
 impl DeviceResult {
-    fn failed(d: &Device, e: &DeviceError) -> Self {
+    fn new(name: &str, address: String) -> Self {
         DeviceResult {
-            name: d.name.clone(),
-            address: address(d),
+            name: name.into(),
+            address,
             status: "failed",
-            error: Some(e.to_string()),
-            hint: e.hint(),
+            error: None,
+            hint: None,
             algorithms: None,
             host_key_learned: false,
             outputs: Vec::new(),
+            auth_rejected: false,
         }
     }
 }
 
-fn address(d: &Device) -> String {
-    crate::device::session_addr(&d.host, d.port)
-}
-
-/// The words after `--` are one command; `;` separates several.
-fn commands(args: &ExecArgs) -> Vec<String> {
-    args.command
-        .join(" ")
-        .split(';')
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty())
-        .collect()
+/// Selected devices (all when no selector is given); `None` after printing
+/// which selector matched nothing.
+pub fn select(
+    config: &Config,
+    path: &Path,
+    selectors: &[String],
+    command: &str,
+) -> Option<Vec<usize>> {
+    let parsed: Vec<Selector> = selectors
+        .iter()
+        .map(|s| Selector::parse(s.trim()))
+        .collect();
+    for s in &parsed {
+        if config.select(std::slice::from_ref(s)).is_empty() {
+            eprintln!(
+                "nightshift {command}: --devices {s} matches no device in {}",
+                path.display()
+            );
+            return None;
+        }
+    }
+    Some(if parsed.is_empty() {
+        (0..config.devices.len()).collect()
+    } else {
+        config.select(&parsed)
+    })
 }
 
 pub fn exec(path: &Path, args: &ExecArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let Some(config) = load_config(path, clock)? else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let selectors: Vec<Selector> = args
-        .devices
-        .iter()
-        .map(|s| Selector::parse(s.trim()))
+    let Some(targets) = select(&config, path, &args.devices, "exec") else {
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    let commands: Vec<String> = args
+        .command
+        .join(" ")
+        .split(';')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
         .collect();
-    for s in &selectors {
-        if config.select(std::slice::from_ref(s)).is_empty() {
-            eprintln!(
-                "nightshift exec: --devices {s} matches no device in {}",
-                path.display()
+    let logins = secrets::logins_for(&config, &targets, args.password_stdin)?;
+    let mut links =
+        fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
+    if args.transcripts {
+        for l in links.values_mut() {
+            l.target.transcript = Some(
+                config
+                    .daemon
+                    .state_dir
+                    .join("transcripts")
+                    .join(format!("{}.log", l.target.name)),
             );
-            return Ok(ExitCode::from(EXIT_INVALID));
         }
     }
-    let targets: Vec<usize> = if selectors.is_empty() {
-        (0..config.devices.len()).collect()
-    } else {
-        config.select(&selectors)
-    };
-    let logins = secrets::logins_for(&config, &targets, args.password_stdin)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let results = runtime.block_on(run(Arc::new(config), targets, logins, args))?;
+    let results = runtime.block_on(run_commands(
+        Arc::new(config),
+        targets,
+        links,
+        Arc::new(commands),
+        args.concurrency,
+    ));
     let failed = results.iter().filter(|r| r.status != "ok").count();
     let mut out = std::io::stdout().lock();
     for r in &results {
@@ -136,12 +168,45 @@ pub fn exec(path: &Path, args: &ExecArgs, clock: &dyn Clock) -> anyhow::Result<E
     })
 }
 
+pub async fn run_commands(
+    config: Arc<Config>,
+    targets: Vec<usize>,
+    links: std::collections::BTreeMap<usize, DeviceLink>,
+    commands: Arc<Vec<String>>,
+    concurrency: usize,
+) -> Vec<DeviceResult> {
+    let links = Arc::new(links);
+    let cfg = config.clone();
+    let work = move |i: usize| {
+        let (links, commands, config) = (links.clone(), commands.clone(), cfg.clone());
+        async move {
+            let d = &config.devices[i];
+            match links.get(&i) {
+                Some(link) => run_one(link, &commands).await,
+                None => DeviceResult {
+                    error: Some(format!("{}: no login for its credential profile", d.name)),
+                    ..DeviceResult::new(&d.name, session_addr(&d.host, d.port))
+                },
+            }
+        }
+    };
+    let not_tried = |i: usize, why: String| {
+        let d = &config.devices[i];
+        DeviceResult {
+            error: Some(format!("{}: not tried: {why}", d.name)),
+            hint: Some("nightshift stops after one rejected login so the account does not lock; fix the credentials first".into()),
+            ..DeviceResult::new(&d.name, session_addr(&d.host, d.port))
+        }
+    };
+    fleet::run_fleet(&config, &targets, concurrency, work, not_tried)
+        .await
+        .into_values()
+        .collect()
+}
+
 fn print_result(out: &mut impl std::io::Write, r: &DeviceResult) -> std::io::Result<()> {
-    if r.status == "ok" {
-        writeln!(out, "=== {} ({}) ===", r.name, r.address)?;
-    } else {
-        writeln!(out, "=== {} ({}) FAILED ===", r.name, r.address)?;
-    }
+    let failed = if r.status == "ok" { "" } else { " FAILED" };
+    writeln!(out, "=== {} ({}){failed} ===", r.name, r.address)?;
     if let Some(e) = &r.error {
         writeln!(out, "error: {e}")?;
         if let Some(h) = &r.hint {
@@ -162,150 +227,28 @@ fn print_result(out: &mut impl std::io::Write, r: &DeviceResult) -> std::io::Res
     writeln!(out)
 }
 
-async fn run(
-    config: Arc<Config>,
-    targets: Vec<usize>,
-    logins: HashMap<String, Login>,
-    args: &ExecArgs,
-) -> anyhow::Result<Vec<DeviceResult>> {
-    let commands = Arc::new(commands(args));
-    let mut known: HashMap<PathBuf, Arc<KnownHosts>> = HashMap::new();
-    for &i in &targets {
-        let p = config.devices[i].ssh.known_hosts.clone();
-        if let std::collections::hash_map::Entry::Vacant(e) = known.entry(p.clone()) {
-            e.insert(Arc::new(
-                KnownHosts::load(&p).with_context(|| format!("while reading {}", p.display()))?,
-            ));
-        }
-    }
-    let transcripts = args
-        .transcripts
-        .then(|| config.daemon.state_dir.join("transcripts"));
-    let mut results: BTreeMap<usize, DeviceResult> = BTreeMap::new();
-    // One login per credential profile goes first, alone: a rejected
-    // password must not be tried on every device (account lockout).
-    let mut by_profile: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &targets {
-        by_profile
-            .entry(config.devices[i].credentials.as_str())
-            .or_default()
-            .push(i);
-    }
-    let mut rest = Vec::new();
-    for (profile, devices) in &by_profile {
-        let canary_name = config
-            .credentials
-            .iter()
-            .find(|c| c.name == *profile)
-            .map(|c| c.canary.as_str());
-        let first = devices
-            .iter()
-            .copied()
-            .find(|&i| Some(config.devices[i].name.as_str()) == canary_name)
-            .unwrap_or(devices[0]);
-        let login = logins
-            .get(*profile)
-            .cloned()
-            .context("no login for a selected profile")?;
-        let r = run_one(
-            &config.devices[first],
-            &login,
-            &known,
-            &commands,
-            transcripts.as_deref(),
-        )
-        .await;
-        let rejected = r.error.is_some()
-            && r.outputs.is_empty()
-            && r.hint
-                .as_deref()
-                .is_some_and(|h| h.contains("credentials set"));
-        let who = config.devices[first].name.clone();
-        results.insert(first, r);
-        for &i in devices.iter().filter(|&&i| i != first) {
-            if rejected {
-                let d = &config.devices[i];
-                results.insert(i, DeviceResult {
-                    name: d.name.clone(),
-                    address: address(d),
-                    status: "failed",
-                    error: Some(format!("{}: not tried: the credentials of profile {profile} were rejected by {who}", d.name)),
-                    hint: Some(format!("fix the password for profile {profile}; nightshift stops after one rejected login so the account does not lock")),
-                    algorithms: None,
-                    host_key_learned: false,
-                    outputs: Vec::new(),
-                });
-            } else {
-                rest.push((i, login.clone()));
-            }
-        }
-    }
-    let limit = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    for (i, login) in rest {
-        let (config, known, commands, limit, transcripts) = (
-            config.clone(),
-            known.clone(),
-            commands.clone(),
-            limit.clone(),
-            transcripts.clone(),
-        );
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            (
-                i,
-                run_one(
-                    &config.devices[i],
-                    &login,
-                    &known,
-                    &commands,
-                    transcripts.as_deref(),
-                )
-                .await,
-            )
-        });
-    }
-    while let Some(done) = set.join_next().await {
-        let (i, r) = done.context("a device task failed")?;
-        results.insert(i, r);
-    }
-    Ok(results.into_values().collect())
-}
-
-async fn run_one(
-    d: &Device,
-    login: &Login,
-    known: &HashMap<PathBuf, Arc<KnownHosts>>,
-    commands: &[String],
-    transcripts: Option<&Path>,
-) -> DeviceResult {
-    let mut target = Target::from_device(d);
-    target.transcript = transcripts.map(|dir| dir.join(format!("{}.log", d.name)));
-    let Some(kh) = known.get(&d.ssh.known_hosts) else {
-        return DeviceResult::failed(
-            d,
-            &DeviceError::Ssh {
-                device: d.name.clone(),
-                stage: crate::device::Stage::Connect,
-                reason: "known_hosts not loaded".into(),
-            },
-        );
-    };
-    let mut session = match Session::open(&target, login, kh).await {
+async fn run_one(link: &DeviceLink, commands: &[String]) -> DeviceResult {
+    let t = &link.target;
+    let mut r = DeviceResult::new(&t.name, session_addr(&t.host, t.port));
+    let mut session = match link.open().await {
         Ok(s) => s,
-        Err(e) => return DeviceResult::failed(d, &e),
+        Err(e) => {
+            r.auth_rejected = e.is_auth_rejected();
+            r.hint = e.hint();
+            r.error = Some(e.to_string());
+            return r;
+        }
     };
-    let mut outputs = Vec::new();
     let mut first_error: Option<DeviceError> = None;
     for c in commands {
         match session.command(c).await {
-            Ok(output) => outputs.push(CommandResult {
+            Ok(output) => r.outputs.push(CommandResult {
                 command: c.clone(),
                 output: Some(output),
                 error: None,
             }),
             Err(e) => {
-                outputs.push(CommandResult {
+                r.outputs.push(CommandResult {
                     command: c.clone(),
                     output: None,
                     error: Some(e.to_string()),
@@ -318,21 +261,15 @@ async fn run_one(
             }
         }
     }
-    let negotiated = session.negotiated().clone();
-    let learned = session.learned_host_key();
+    r.algorithms = Some(session.negotiated().clone());
+    r.host_key_learned = session.learned_host_key();
     session.close().await;
-    DeviceResult {
-        name: d.name.clone(),
-        address: address(d),
-        status: if first_error.is_none() {
-            "ok"
-        } else {
-            "failed"
-        },
-        hint: first_error.as_ref().and_then(DeviceError::hint),
-        error: first_error.map(|e| e.to_string()),
-        algorithms: Some(negotiated),
-        host_key_learned: learned,
-        outputs,
-    }
+    r.status = if first_error.is_none() {
+        "ok"
+    } else {
+        "failed"
+    };
+    r.hint = first_error.as_ref().and_then(DeviceError::hint);
+    r.error = first_error.map(|e| e.to_string());
+    r
 }

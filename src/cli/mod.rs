@@ -5,6 +5,7 @@ mod check;
 mod exec;
 mod lab;
 mod next;
+mod run;
 mod secrets;
 
 use std::path::{Path, PathBuf};
@@ -54,8 +55,8 @@ pub enum Command {
     Next(next::NextArgs),
     /// Run show commands on devices now and print each device's output (exit 1 if any failed)
     Exec(exec::ExecArgs),
-    /// Run a job now in the foreground and print the per-device result [not built yet]
-    Run(NotBuilt),
+    /// Run a job now in the foreground and print the per-device result (exit 1 if any device failed)
+    Run(run::RunArgs),
     /// Set, check or delete credentials (one canary login, OS keyring) [not built yet]
     Credentials(NotBuilt),
     /// Sleep until change windows and run them (the systemd service) [not built yet]
@@ -116,9 +117,13 @@ pub fn load_config(path: &Path, clock: &dyn Clock) -> anyhow::Result<Option<Conf
             );
             Ok(None)
         }
-        Err(e @ ConfigError::Read { .. }) => Err(anyhow::Error::new(e).context(
-            "pass the config with -c FILE or NIGHTSHIFT_CONFIG, or create /etc/nightshift/nightshift.toml",
-        )),
+        Err(e @ ConfigError::Read { .. }) => {
+            eprintln!("nightshift: error: {:#}", anyhow::Error::new(e));
+            eprintln!(
+                "    hint: pass the config with -c FILE or NIGHTSHIFT_CONFIG, or create {DEFAULT_PATH}"
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -136,7 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => check::check_config(&path, &clock),
         Command::Next(args) => next::next(&path, args, &clock),
         Command::Exec(args) => exec::exec(&path, args, &clock),
-        Command::Run(_) => Ok(not_built("run", 5, "Running a job in the foreground")),
+        Command::Run(args) => run::run(&path, args, &clock),
         Command::Credentials(_) => Ok(not_built("credentials", 8, "The credential store")),
         Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
         Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),

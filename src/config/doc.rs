@@ -290,6 +290,20 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    pub fn boolean(&mut self, doc: &mut Doc<'_>, key: &str) -> Option<At<bool>> {
+        let v = self.raw(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(At {
+                value: *b,
+                span: v.span(),
+            }),
+            _ => {
+                self.wrong_type(doc, key, v, "true or false");
+                None
+            }
+        }
+    }
+
     /// A duration written with its unit, such as `"10s"` or `"3h"`.
     pub fn duration(&mut self, doc: &mut Doc<'_>, key: &str) -> Option<At<Duration>> {
         let v = self.raw(key)?;

@@ -150,6 +150,13 @@ pub enum JobKind {
         acl_name: String,
         /// The engineer's lines as pasted, blank lines dropped.
         acl_lines: Vec<String>,
+        /// Save the running config after a verified change.
+        save: bool,
+        /// Arm the device's own undo while changing (IOS revert timer with
+        /// `archive`, NX-OS checkpoint) where it is available.
+        safety_net: bool,
+        /// Minutes of the IOS revert timer.
+        revert_minutes: u32,
     },
     Pots {
         lines: Vec<PotsLine>,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use connect::{legacy_algorithms, modern_algorithms};
-pub use known_hosts::{KnownHosts, Verdict};
+pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
 pub use session::{Session, display_addr as session_addr};
 
 use crate::config::{Device, SshSettings};
@@ -188,6 +188,21 @@ impl fmt::Debug for Login {
             )
             .field("key", &self.key.as_ref().map(|_| "<key>"))
             .finish()
+    }
+}
+
+/// Everything needed to (re)connect to one device: a change that loses its
+/// session opens a new one to restore what it touched.
+#[derive(Clone)]
+pub struct DeviceLink {
+    pub target: Target,
+    pub login: Login,
+    pub known: Arc<KnownHosts>,
+}
+
+impl DeviceLink {
+    pub async fn open(&self) -> Result<Session, DeviceError> {
+        Session::open(&self.target, &self.login, &self.known).await
     }
 }
 

@@ -163,6 +163,10 @@ impl Session {
         &self.prompt
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Changes the limit for later commands (a slow save, say).
     pub fn set_command_timeout(&mut self, limit: Duration) {
         self.timeout = limit;

@@ -19,6 +19,9 @@ const JOB_KEYS: &[&str] = &[
     "concurrency",
     "acl_name",
     "acl_lines",
+    "save",
+    "safety_net",
+    "revert_minutes",
     "lines",
     "commands",
 ];
@@ -42,7 +45,7 @@ pub const DEFAULT_EXPECT: &str = r"User Access Verification|[Uu]sername: ?$|[Ll]
 /// Which keys belong to which kind, for "`X` only applies to kind = Y".
 fn key_kind(key: &str) -> Option<&'static str> {
     match key {
-        "acl_name" | "acl_lines" => Some("acl"),
+        "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" => Some("acl"),
         "lines" => Some("pots"),
         "commands" => Some("exec"),
         _ => None,
@@ -85,7 +88,15 @@ pub(super) fn read_jobs(
         };
         // Keys of another kind are reported before the kind's own are read.
         if let Some(kind) = &kind_name {
-            for key in ["acl_name", "acl_lines", "lines", "commands"] {
+            for key in [
+                "acl_name",
+                "acl_lines",
+                "save",
+                "safety_net",
+                "revert_minutes",
+                "lines",
+                "commands",
+            ] {
                 if key_kind(key) != Some(kind.as_str())
                     && let Some(v) = t.raw(key)
                 {
@@ -224,6 +235,7 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
     let mut kept = Vec::new();
     if let Some(l) = &lines {
         let mut entries = 0;
+        let (mut numbered, mut unnumbered, mut last_seq) = (0, 0, 0u64);
         for (i, line) in l.value.lines().enumerate() {
             let trimmed = line.trim();
             if trimmed.is_empty() {
@@ -233,6 +245,29 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
                 Some(c) => {
                     if c.get(2).is_some_and(|m| m.as_str() != "remark") {
                         entries += 1;
+                    }
+                    match c.get(1).and_then(|s| s.as_str().trim().parse::<u64>().ok()) {
+                        Some(seq) => {
+                            numbered += 1;
+                            if seq == 0 || seq > 2_147_483_647 || seq <= last_seq {
+                                doc.problem(
+                                    line_span(doc.src(), l, i),
+                                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
+                                    format!("sequence number {seq} is out of order or out of range"),
+                                    Some("sequence numbers must rise from line to line, from 1 to 2147483647".into()),
+                                );
+                            }
+                            last_seq = seq;
+                        }
+                        None => unnumbered += 1,
+                    }
+                    if let Err(e) = crate::jobs::acl::ace::parse_line(trimmed) {
+                        doc.problem(
+                            line_span(doc.src(), l, i),
+                            format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
+                            e.0,
+                            Some("write ports as numbers or IOS names (www, domain, ...), addresses as `any`, `host A`, `A WILDCARD` or `A/LEN`".into()),
+                        );
                     }
                     kept.push(trimmed.to_string());
                 }
@@ -250,10 +285,26 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
         if entries == 0 {
             doc.problem(l.span.clone(), t.key_path("acl_lines"), "no permit or deny entry", Some("an ACL without entries filters nothing on IOS; add at least one permit or deny line".into()));
         }
+        if numbered > 0 && unnumbered > 0 {
+            doc.problem(
+                l.span.clone(),
+                t.key_path("acl_lines"),
+                "some lines have sequence numbers and some do not",
+                Some("number every line, or none (then they are numbered 10, 20, 30 ...)".into()),
+            );
+        }
     }
+    let save = t.boolean(doc, "save").is_none_or(|b| b.value);
+    let safety_net = t.boolean(doc, "safety_net").is_none_or(|b| b.value);
+    let revert_minutes = t
+        .integer_in(doc, "revert_minutes", 1..=120)
+        .map_or(10, |m| m.value as u32);
     Some(JobKind::Acl {
         acl_name: name?.value,
         acl_lines: kept,
+        save,
+        safety_net,
+        revert_minutes,
     })
 }
 

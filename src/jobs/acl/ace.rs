@@ -1,0 +1,336 @@
+//! ACL entries normalised so that what a device shows can be compared with
+//! what the engineer wrote.
+//!
+//! The canonical form of a rule:
+//! - sequence numbers and hit counters (`(12 matches)`) are dropped, and runs
+//!   of spaces collapsed (IOS pads `deny   ip` in the running config);
+//! - addresses: `any`; `host A`, `A 0.0.0.0` and `A/32` are `A/32`; an
+//!   address with a contiguous wildcard (`10.0.0.0 0.0.0.255`) or a prefix
+//!   (`10.0.0.0/24`) is `10.0.0.0/24`, with host bits cleared as IOS does;
+//!   a non-contiguous wildcard stays `A W`;
+//! - ports are numbers (`www` → 80, `domain` → 53, per protocol);
+//! - protocol numbers of the common protocols are names (6 → tcp);
+//! - everything else (flags such as `log`, `established`, ICMP types) is kept
+//!   as written, lower-cased.
+//!
+//! Remarks compare by their text. The engineer's lines and the device's
+//! output go through the same function.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Remark(String),
+    /// The canonical rule text.
+    Rule(String),
+}
+
+impl Entry {
+    pub fn is_rule(&self) -> bool {
+        matches!(self, Entry::Rule(_))
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Remark(r) => write!(f, "remark {r}"),
+            Entry::Rule(r) => f.write_str(r),
+        }
+    }
+}
+
+/// A line as written or shown, with its sequence number if it had one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub seq: Option<u32>,
+    pub entry: Entry,
+    /// The text to send to a device (as the engineer wrote it, without the
+    /// sequence number).
+    pub text: String,
+}
+
+const TCP: &[(&str, u16)] = &[
+    ("bgp", 179),
+    ("chargen", 19),
+    ("cmd", 514),
+    ("daytime", 13),
+    ("discard", 9),
+    ("domain", 53),
+    ("echo", 7),
+    ("exec", 512),
+    ("finger", 79),
+    ("ftp", 21),
+    ("ftp-data", 20),
+    ("gopher", 70),
+    ("hostname", 101),
+    ("ident", 113),
+    ("irc", 194),
+    ("klogin", 543),
+    ("kshell", 544),
+    ("login", 513),
+    ("lpd", 515),
+    ("nntp", 119),
+    ("pop2", 109),
+    ("pop3", 110),
+    ("smtp", 25),
+    ("sunrpc", 111),
+    ("tacacs", 49),
+    ("talk", 517),
+    ("telnet", 23),
+    ("time", 37),
+    ("uucp", 540),
+    ("whois", 43),
+    ("www", 80),
+    ("http", 80),
+    ("https", 443),
+    ("ssh", 22),
+];
+const UDP: &[(&str, u16)] = &[
+    ("biff", 512),
+    ("bootpc", 68),
+    ("bootps", 67),
+    ("discard", 9),
+    ("dnsix", 195),
+    ("domain", 53),
+    ("echo", 7),
+    ("isakmp", 500),
+    ("mobile-ip", 434),
+    ("nameserver", 42),
+    ("netbios-dgm", 138),
+    ("netbios-ns", 137),
+    ("netbios-ss", 139),
+    ("non500-isakmp", 4500),
+    ("ntp", 123),
+    ("rip", 520),
+    ("snmp", 161),
+    ("snmptrap", 162),
+    ("sunrpc", 111),
+    ("syslog", 514),
+    ("tacacs", 49),
+    ("talk", 517),
+    ("tftp", 69),
+    ("time", 37),
+    ("who", 513),
+    ("xdmcp", 177),
+];
+const PROTOCOL_NUMBERS: &[(u8, &str)] = &[
+    (1, "icmp"),
+    (2, "igmp"),
+    (6, "tcp"),
+    (17, "udp"),
+    (47, "gre"),
+    (50, "esp"),
+    (51, "ahp"),
+    (88, "eigrp"),
+    (89, "ospf"),
+    (103, "pim"),
+];
+
+fn port_number(proto: &str, tok: &str) -> Option<u16> {
+    if let Ok(n) = tok.parse() {
+        return Some(n);
+    }
+    let table = match proto {
+        "tcp" => TCP,
+        "udp" => UDP,
+        _ => return None,
+    };
+    table.iter().find(|(n, _)| *n == tok).map(|(_, p)| *p)
+}
+
+/// Why a line is not an ACL entry (token index, message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+fn addr(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
+    let t = *tokens
+        .get(*i)
+        .ok_or_else(|| ParseError("address missing".into()))?;
+    *i += 1;
+    if t == "any" {
+        return Ok("any".into());
+    }
+    let (ip, wildcard) = if t == "host" {
+        let ip: Ipv4Addr = tokens
+            .get(*i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ParseError("`host` needs an address".into()))?;
+        *i += 1;
+        (ip, Ipv4Addr::UNSPECIFIED)
+    } else if let Some((a, len)) = t.split_once('/') {
+        let ip: Ipv4Addr = a
+            .parse()
+            .map_err(|_| ParseError(format!("\"{t}\" is not an address")))?;
+        let len: u32 = len
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| ParseError(format!("\"{t}\" has a bad prefix length")))?;
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        (ip, Ipv4Addr::from(!mask))
+    } else {
+        let ip: Ipv4Addr = t
+            .parse()
+            .map_err(|_| ParseError(format!("\"{t}\" is not an address")))?;
+        let w: Ipv4Addr = tokens
+            .get(*i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ParseError(format!("\"{t}\" needs a wildcard mask")))?;
+        *i += 1;
+        (ip, w)
+    };
+    let w = u32::from(wildcard);
+    let base = Ipv4Addr::from(u32::from(ip) & !w);
+    let inv = !w;
+    Ok(if inv.leading_ones() == inv.count_ones() {
+        format!("{base}/{}", inv.count_ones())
+    } else {
+        format!("{base} {wildcard}")
+    })
+}
+
+fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Result<(), ParseError> {
+    if !matches!(proto, "tcp" | "udp") {
+        return Ok(());
+    }
+    let Some(op) = tokens
+        .get(*i)
+        .copied()
+        .filter(|t| matches!(*t, "eq" | "neq" | "lt" | "gt" | "range"))
+    else {
+        return Ok(());
+    };
+    *i += 1;
+    let take = |i: &mut usize| -> Result<u16, ParseError> {
+        let t = tokens
+            .get(*i)
+            .ok_or_else(|| ParseError(format!("`{op}` needs a port")))?;
+        *i += 1;
+        port_number(proto, t).ok_or_else(|| ParseError(format!("\"{t}\" is not a {proto} port")))
+    };
+    let mut list = vec![take(i)?];
+    match op {
+        "range" => list.push(take(i)?),
+        "eq" => {
+            while let Some(p) = tokens.get(*i).and_then(|t| port_number(proto, t)) {
+                *i += 1;
+                list.push(p);
+            }
+        }
+        _ => {}
+    }
+    out.push_str(&format!(
+        " {op} {}",
+        list.iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    Ok(())
+}
+
+/// Parses a line as written in a config or shown by a device.
+pub fn parse_line(line: &str) -> Result<Line, ParseError> {
+    let mut text = line.trim();
+    // Hit counters: `(12 matches)`, `(1 match)`.
+    if let Some(i) = text.rfind(" (")
+        && (text.ends_with("matches)") || text.ends_with("match)"))
+    {
+        text = text[..i].trim_end();
+    }
+    let mut tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut seq = None;
+    if let Some(n) = tokens.first().and_then(|t| t.parse::<u32>().ok()) {
+        seq = Some(n);
+        tokens.remove(0);
+    }
+    let body = tokens.join(" ");
+    match tokens.first().copied() {
+        Some("remark") => {
+            let r = tokens[1..].join(" ");
+            Ok(Line {
+                seq,
+                entry: Entry::Remark(r),
+                text: body,
+            })
+        }
+        Some(action @ ("permit" | "deny")) => {
+            let raw_proto = tokens
+                .get(1)
+                .ok_or_else(|| ParseError("protocol missing".into()))?
+                .to_ascii_lowercase();
+            let proto = raw_proto
+                .parse::<u8>()
+                .ok()
+                .and_then(|n| {
+                    PROTOCOL_NUMBERS
+                        .iter()
+                        .find(|(p, _)| *p == n)
+                        .map(|(_, name)| name.to_string())
+                })
+                .unwrap_or(raw_proto);
+            let mut i = 2;
+            let mut rule = format!("{action} {proto} {}", addr(&tokens, &mut i)?);
+            ports(&tokens, &mut i, &proto, &mut rule)?;
+            rule.push(' ');
+            rule.push_str(&addr(&tokens, &mut i)?);
+            ports(&tokens, &mut i, &proto, &mut rule)?;
+            for t in &tokens[i..] {
+                rule.push(' ');
+                rule.push_str(&t.to_ascii_lowercase());
+            }
+            Ok(Line {
+                seq,
+                entry: Entry::Rule(rule),
+                text: body,
+            })
+        }
+        _ => Err(ParseError(format!("\"{text}\" is not an ACL entry"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> Entry {
+        parse_line(s).unwrap().entry
+    }
+
+    #[test]
+    fn ios_and_nxos_forms_compare_equal() {
+        assert_eq!(
+            rule("permit udp host 10.0.0.53 any eq 53"),
+            rule("20 permit udp 10.0.0.53/32 any eq domain")
+        );
+        assert_eq!(
+            rule("permit tcp 10.0.0.0 0.0.0.255 any eq www"),
+            rule("10 permit tcp 10.0.0.0/24 any eq 80 (12 matches)")
+        );
+        assert_eq!(rule("deny   ip any any log"), rule("deny ip any any log"));
+        assert_eq!(
+            rule("permit 6 10.0.0.7 0.0.0.255 any"),
+            rule("permit tcp 10.0.0.0/24 any")
+        );
+        assert_eq!(
+            rule("permit tcp 10.0.0.0 0.0.255.0 any").to_string(),
+            "permit tcp 10.0.0.0 0.0.255.0 any"
+        );
+        assert_ne!(
+            rule("permit tcp any any eq 22"),
+            rule("permit tcp any eq 22 any")
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_and_remarks() {
+        let l = parse_line("15 remark managed  by nightshift").unwrap();
+        assert_eq!(l.seq, Some(15));
+        assert_eq!(l.entry, Entry::Remark("managed by nightshift".into()));
+        assert_eq!(l.text, "remark managed by nightshift");
+        assert!(parse_line("permti ip any any").is_err());
+        assert!(parse_line("permit tcp any any eq sshh").is_err());
+    }
+}

@@ -1,0 +1,447 @@
+//! ACL push: replace a named ACL with no moment in which an interface is
+//! unfiltered, verify it, restore the previous ACL on failure, save.
+//!
+//! Method per platform (see `ios.rs`, `nxos.rs`):
+//! - IOS: in place, make-before-break. Old entries are renumbered above the
+//!   new ones, the new entries are inserted before them, then the old ones
+//!   are removed one by one. The ACL never disappears and is never empty, so
+//!   every interface (and any other reference, such as a vty access-class)
+//!   stays filtered. With `archive` configured, the change runs under
+//!   `configure terminal revert timer N`: if nightshift loses the device
+//!   mid-change, the device reverts by itself; after verification
+//!   nightshift sends `configure confirm`.
+//! - NX-OS: `configure session` with the deletions and additions, `verify`,
+//!   `commit`: nothing applies until the commit, which is atomic. A
+//!   `checkpoint` taken first is what a failed verification rolls back to.
+//!
+//! A refused line, a lost session or a verification mismatch restores the
+//! previous ACL (captured before the change, with its sequence numbers),
+//! checks the restore, and reports the device `failed` with the step, the
+//! line and the device's own message.
+
+pub mod ace;
+mod diff;
+mod ios;
+mod nxos;
+pub mod read;
+
+use serde::Serialize;
+
+use self::ace::{Entry, Line};
+use self::read::{AclState, Binding};
+use super::fleet::Outcome;
+use super::{StepTime, Steps};
+use crate::device::{DeviceError, DeviceLink, Negotiated, Session};
+use crate::platform::Platform;
+
+/// What to push, from a `kind = "acl"` job.
+#[derive(Debug, Clone)]
+pub struct AclJob {
+    pub acl_name: String,
+    pub intent: Vec<Line>,
+    pub save: bool,
+    pub safety_net: bool,
+    pub revert_minutes: u32,
+}
+
+impl AclJob {
+    /// Parses the job's lines (already validated with the config).
+    pub fn new(
+        acl_name: &str,
+        lines: &[String],
+        save: bool,
+        safety_net: bool,
+        revert_minutes: u32,
+    ) -> Result<AclJob, ace::ParseError> {
+        let intent = lines
+            .iter()
+            .map(|l| ace::parse_line(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AclJob {
+            acl_name: acl_name.to_string(),
+            intent,
+            save,
+            safety_net,
+            revert_minutes,
+        })
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.intent.iter().map(|l| l.entry.clone()).collect()
+    }
+
+    /// The intent with a sequence number on every line.
+    fn numbered(&self) -> Vec<(u32, String)> {
+        self.intent
+            .iter()
+            .enumerate()
+            .map(|(k, l)| (l.seq.unwrap_or(10 * (k as u32 + 1)), l.text.clone()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Changed,
+    Unchanged,
+    /// `--dry-run`: this diff would be applied.
+    WouldChange,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Changed => "changed",
+            Status::Unchanged => "unchanged",
+            Status::WouldChange => "would-change",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// The device's own undo while changing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Safety {
+    RevertTimer { minutes: u32 },
+    Checkpoint(String),
+    Unavailable(String),
+}
+
+impl Safety {
+    fn describe(&self) -> String {
+        match self {
+            Safety::RevertTimer { minutes } => format!("IOS revert timer ({minutes} min)"),
+            Safety::Checkpoint(n) => format!("NX-OS checkpoint {n}"),
+            Safety::Unavailable(why) => format!("none: {why}"),
+        }
+    }
+}
+
+/// One device's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct AclResult {
+    pub name: String,
+    pub status: Status,
+    /// The step that failed.
+    pub step: Option<String>,
+    /// The line the device refused, if one was.
+    pub line: Option<String>,
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    /// After a failure: what became of the previous ACL.
+    pub restored: Option<String>,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    pub diff: Vec<String>,
+    pub bindings: Vec<Binding>,
+    pub safety_net: Option<String>,
+    pub steps: Vec<StepTime>,
+    pub algorithms: Option<Negotiated>,
+    #[serde(skip)]
+    pub auth_rejected: bool,
+}
+
+impl Outcome for AclResult {
+    fn auth_rejected(&self) -> bool {
+        self.auth_rejected
+    }
+}
+
+impl AclResult {
+    pub fn new(name: &str) -> AclResult {
+        AclResult {
+            name: name.into(),
+            status: Status::Failed,
+            step: None,
+            line: None,
+            error: None,
+            hint: None,
+            restored: None,
+            before: Vec::new(),
+            after: Vec::new(),
+            diff: Vec::new(),
+            bindings: Vec::new(),
+            safety_net: None,
+            steps: Vec::new(),
+            algorithms: None,
+            auth_rejected: false,
+        }
+    }
+
+    pub fn skipped(name: &str, why: String) -> AclResult {
+        AclResult {
+            status: Status::Skipped,
+            error: Some(format!("not tried: {why}")),
+            ..AclResult::new(name)
+        }
+    }
+
+    fn failed(
+        mut self,
+        step: &str,
+        line: Option<String>,
+        e: &DeviceError,
+        steps: Steps,
+    ) -> AclResult {
+        self.status = Status::Failed;
+        self.step = Some(step.into());
+        self.line = line;
+        self.auth_rejected = e.is_auth_rejected();
+        self.error = Some(match e {
+            DeviceError::CommandRejected { message, .. } => message.clone(),
+            other => other.to_string(),
+        });
+        self.hint = e.hint();
+        self.steps = steps.done;
+        self
+    }
+}
+
+/// Why applying stopped.
+#[derive(Debug)]
+pub(crate) struct ApplyFail {
+    pub step: &'static str,
+    pub line: Option<String>,
+    pub error: DeviceError,
+    /// Whether anything may have changed on the device.
+    pub touched: bool,
+}
+
+impl ApplyFail {
+    /// The session is still usable (the device refused a line).
+    fn session_alive(&self) -> bool {
+        matches!(
+            self.error,
+            DeviceError::CommandRejected { .. } | DeviceError::UnexpectedQuestion { .. }
+        )
+    }
+}
+
+async fn read_state(
+    s: &mut Session,
+    platform: Platform,
+    name: &str,
+) -> Result<AclState, DeviceError> {
+    match platform {
+        Platform::CiscoIos => ios::read(s, name).await,
+        Platform::CiscoNxos => nxos::read(s, name).await,
+    }
+}
+
+fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
+    if shown == want {
+        return None;
+    }
+    let at = shown
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(shown.len().min(want.len()));
+    Some(match (shown.get(at), want.get(at)) {
+        (Some(s), Some(w)) => format!("entry {} is `{s}`, expected `{w}`", at + 1),
+        (Some(s), None) => format!("unexpected extra entry {}: `{s}`", at + 1),
+        (None, Some(w)) => format!("entry {} is missing: `{w}`", at + 1),
+        (None, None) => "entries differ".into(),
+    })
+}
+
+/// Pushes the job's ACL to one device (see the module doc for the method).
+pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResult {
+    let mut r = AclResult::new(&link.target.name);
+    let mut steps = Steps::default();
+    let platform = link.target.platform;
+    let mut s = match link.open().await {
+        Ok(s) => s,
+        Err(e) => return r.failed("connect", None, &e, steps),
+    };
+    steps.done("connect");
+    r.algorithms = Some(s.negotiated().clone());
+    let before = match read_state(&mut s, platform, &job.acl_name).await {
+        Ok(b) => b,
+        Err(e) => {
+            s.close().await;
+            return r.failed("read", None, &e, steps);
+        }
+    };
+    steps.done("read");
+    let want = job.entries();
+    r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
+    r.bindings = before.bindings.clone();
+    let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
+    r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
+    if before.exists && before.entries_only() == want {
+        r.status = Status::Unchanged;
+        r.after = r.before.clone();
+        r.steps = steps.done;
+        s.close().await;
+        return r;
+    }
+    if dry_run {
+        r.status = Status::WouldChange;
+        r.steps = steps.done;
+        s.close().await;
+        return r;
+    }
+    let applied = match platform {
+        Platform::CiscoIos => ios::apply(&mut s, &before, job).await,
+        Platform::CiscoNxos => nxos::apply(&mut s, &before, job).await,
+    };
+    let (safety, failure) = match applied {
+        Ok(safety) => {
+            steps.done("apply");
+            match read_state(&mut s, platform, &job.acl_name).await {
+                Ok(now) => match mismatch(&now.entries_only(), &want) {
+                    None => {
+                        steps.done("verify");
+                        r.after = now.entries.iter().map(|p| p.shown.clone()).collect();
+                        (safety, None)
+                    }
+                    Some(m) => (
+                        safety,
+                        Some(ApplyFail {
+                            step: "verify",
+                            line: None,
+                            error: DeviceError::CommandRejected {
+                                device: r.name.clone(),
+                                command: format!("show {}", job.acl_name),
+                                indicator: "mismatch".into(),
+                                message: format!("verification failed: {m}"),
+                            },
+                            touched: true,
+                        }),
+                    ),
+                },
+                Err(error) => (
+                    safety,
+                    Some(ApplyFail {
+                        step: "verify",
+                        line: None,
+                        error,
+                        touched: true,
+                    }),
+                ),
+            }
+        }
+        Err((safety, fail)) => (safety, Some(fail)),
+    };
+    r.safety_net = Some(safety.describe());
+    if let Some(fail) = failure {
+        let alive = fail.session_alive();
+        r.restored = Some(if !fail.touched && alive {
+            s.close().await;
+            "nothing was changed on the device".to_string()
+        } else {
+            let session = if alive { Some(s) } else { None };
+            restore(link, session, &before, job, &safety).await
+        });
+        let restore_note = r.restored.clone();
+        let mut r = r.failed(fail.step, fail.line, &fail.error, steps);
+        r.restored = restore_note;
+        return r;
+    }
+    if let Err(e) = finish(&mut s, platform, &safety).await {
+        s.close().await;
+        return r.failed("confirm", None, &e, steps);
+    }
+    if job.save {
+        let was = s.timeout();
+        // NX-OS takes long to save (up to ~100 s on real gear).
+        s.set_command_timeout(was.max(std::time::Duration::from_secs(120)));
+        if let Err(e) = s.save().await {
+            s.close().await;
+            return r.failed("save", None, &e, steps);
+        }
+        s.set_command_timeout(was);
+        steps.done("save");
+    }
+    s.close().await;
+    r.status = Status::Changed;
+    r.steps = steps.done;
+    r
+}
+
+/// After a verified change: confirm the revert timer, drop the checkpoint.
+async fn finish(s: &mut Session, platform: Platform, safety: &Safety) -> Result<(), DeviceError> {
+    match (platform, safety) {
+        (Platform::CiscoIos, Safety::RevertTimer { .. }) => {
+            s.command("configure confirm").await.map(|_| ())
+        }
+        (Platform::CiscoNxos, Safety::Checkpoint(name)) => s
+            .command(&format!("no checkpoint {name}"))
+            .await
+            .map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Puts the previous ACL back and checks it; returns what happened, in words.
+async fn restore(
+    link: &DeviceLink,
+    session: Option<Session>,
+    before: &AclState,
+    job: &AclJob,
+    safety: &Safety,
+) -> String {
+    let platform = link.target.platform;
+    let mut s = match session {
+        Some(s) => s,
+        None => match link.open().await {
+            Ok(s) => s,
+            Err(e) => {
+                return match safety {
+                    Safety::RevertTimer { minutes } => format!(
+                        "NOT restored by nightshift ({e}); the device reverts by itself within {minutes} min (revert timer)"
+                    ),
+                    Safety::Checkpoint(_) | Safety::Unavailable(_)
+                        if platform == Platform::CiscoNxos =>
+                    {
+                        format!(
+                            "nothing was committed; could not reconnect to clean up the pending configuration session ({e})"
+                        )
+                    }
+                    _ => format!(
+                        "NOT restored ({e}); {} may be half-built: check it by hand",
+                        job.acl_name
+                    ),
+                };
+            }
+        },
+    };
+    let put_back = match platform {
+        Platform::CiscoIos => ios::restore(&mut s, before, job, safety).await,
+        Platform::CiscoNxos => nxos::restore(&mut s, before, job, safety).await,
+    };
+    let note = match put_back {
+        Err(e) => format!("restore FAILED: {e}; check {} by hand", job.acl_name),
+        Ok(()) => match read_state(&mut s, platform, &job.acl_name).await {
+            Ok(now)
+                if now.exists == before.exists && now.entries_only() == before.entries_only() =>
+            {
+                let confirmed = match (platform, safety) {
+                    // Restored and checked: the pending revert is no longer needed.
+                    (Platform::CiscoIos, Safety::RevertTimer { .. }) => {
+                        s.command("configure confirm").await.is_ok()
+                    }
+                    _ => true,
+                };
+                if confirmed {
+                    "previous ACL restored and verified".to_string()
+                } else {
+                    "previous ACL restored and verified; the revert timer is still pending"
+                        .to_string()
+                }
+            }
+            Ok(now) => format!(
+                "restore FAILED: the device shows {} entries that differ from the previous ACL; check it by hand",
+                now.entries.len()
+            ),
+            Err(e) => format!("restore not verified: {e}"),
+        },
+    };
+    s.close().await;
+    note
+}
