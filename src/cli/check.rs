@@ -57,7 +57,7 @@ pub fn summary(config: &Config, clock: &dyn Clock) -> String {
             } => {
                 format!("acl {acl_name} ({} lines)", acl_lines.len())
             }
-            JobKind::Pots { lines } => format!("pots, {} lines", lines.len()),
+            JobKind::Pots { lines, .. } => format!("pots, {} lines", lines.len()),
             JobKind::Exec { commands } => format!("exec, {} commands", commands.len()),
         };
         out += &format!(

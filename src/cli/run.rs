@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::exec::{run_commands, select};
-use super::{EXIT_INVALID, EXIT_NOT_BUILT, load_config, secrets};
+use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::Clock;
 use crate::config::JobKind;
 use crate::device::session_addr;
 use crate::jobs::acl::{AclJob, AclResult, Status, push_acl};
 use crate::jobs::fleet;
+use crate::jobs::pots::{CallResult, Classified, run_pots};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -200,12 +201,59 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
                 ExitCode::from(1)
             })
         }
-        JobKind::Pots { .. } => {
+        JobKind::Pots { lines, guard_time } => {
+            if args.dry_run {
+                eprintln!(
+                    "nightshift run {}: --dry-run applies to acl jobs; a line test changes nothing, so nothing was done",
+                    job.name
+                );
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+            let dialers: Vec<String> = targets
+                .iter()
+                .map(|&i| config.devices[i].name.clone())
+                .collect();
+            let calls: Vec<_> = lines
+                .iter()
+                .filter(|l| dialers.contains(&l.dialer))
+                .cloned()
+                .collect();
+            let logins = secrets::logins_for(&config, &targets, args.password_stdin)?;
+            let links =
+                fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
+            let links = links
+                .into_values()
+                .map(|l| (l.target.name.clone(), l))
+                .collect();
+            let results =
+                runtime()?.block_on(run_pots(Arc::new(calls), links, concurrency, *guard_time));
+            let mut out = std::io::stdout().lock();
+            print_pots(&mut out, &results)?;
+            let mut counts = std::collections::BTreeMap::new();
+            for r in &results {
+                *counts.entry(r.result.name()).or_insert(0usize) += 1;
+            }
+            let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
             eprintln!(
-                "nightshift run {}: POTS line tests are not built yet (issue #6); nothing was done.",
-                job.name
+                "nightshift run {}: {} calls: {}",
+                job.name,
+                results.len(),
+                summary.join(", ")
             );
-            Ok(ExitCode::from(EXIT_NOT_BUILT))
+            if let Some(file) = &args.json {
+                let json = serde_json::json!({ "job": job.name, "kind": "pots", "lines": results });
+                std::fs::write(
+                    file,
+                    serde_json::to_string_pretty(&json).context("while rendering JSON")? + "\n",
+                )
+                .with_context(|| format!("while writing {}", file.display()))?;
+            }
+            let all_connected = results.iter().all(|r| r.result == Classified::Connect);
+            Ok(if all_connected {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -243,6 +291,37 @@ fn print_acl(out: &mut impl std::io::Write, r: &AclResult, address: &str) -> std
     if matches!(r.status, Status::Changed | Status::WouldChange) {
         for d in &r.diff {
             writeln!(out, "    {d}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_pots(out: &mut impl std::io::Write, results: &[CallResult]) -> std::io::Result<()> {
+    let secs = |s: Option<f64>| s.map_or_else(|| "-".to_string(), |s| format!("{s:.1} s"));
+    writeln!(
+        out,
+        "{:<14} {:<12} {:<10} {:>4}  {:<11} {:>6} {:>11} {:>9} {:>5}",
+        "branch", "number", "dialer", "line", "result", "rate", "to CONNECT", "held", "tries"
+    )?;
+    for r in results {
+        writeln!(
+            out,
+            "{:<14} {:<12} {:<10} {:>4}  {:<11} {:>6} {:>11} {:>9} {:>5}",
+            r.branch,
+            r.number,
+            r.dialer,
+            r.line,
+            r.result.name(),
+            r.rate.map_or_else(|| "-".into(), |x| x.to_string()),
+            secs(r.connect_secs),
+            secs(r.call_secs),
+            r.attempts
+        )?;
+        if let Some(e) = &r.error {
+            writeln!(out, "    {}: {e}", r.branch)?;
+        }
+        if let Some(c) = &r.cleared {
+            writeln!(out, "    {}: {c}", r.branch)?;
         }
     }
     Ok(())

@@ -160,6 +160,8 @@ pub enum JobKind {
     },
     Pots {
         lines: Vec<PotsLine>,
+        /// Hayes guard time around `+++` when hanging up.
+        guard_time: Duration,
     },
     Exec {
         commands: Vec<String>,

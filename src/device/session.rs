@@ -288,6 +288,65 @@ impl Session {
         self.prompt_re = regex(&format!(r"^{host_re}(\([\w.\-]+\))?[>#] ?$"));
     }
 
+    /// Sends text as typed (nothing added): for dialogues without a prompt,
+    /// such as a modem behind reverse telnet.
+    pub async fn send(&mut self, text: &str) -> Result<(), DeviceError> {
+        self.send_raw(text, false).await
+    }
+
+    /// Reads until one of `patterns` matches the text received so far.
+    /// Returns which pattern matched and the text up to the end of the
+    /// match; what follows stays for the next read.
+    pub async fn expect(
+        &mut self,
+        patterns: &[Regex],
+        limit: Duration,
+        what: &str,
+    ) -> Result<(usize, String), DeviceError> {
+        let deadline = Instant::now() + limit;
+        let earliest = |text: &str| {
+            patterns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.find(text).map(|m| (m.end(), i)))
+                .min()
+        };
+        self.read_until(deadline, Stage::Command, Some(what), |s| {
+            earliest(&plain(&s.buf)).is_some()
+        })
+        .await
+        .map_err(|e| match e {
+            DeviceError::Timeout {
+                device,
+                stage,
+                command,
+                ..
+            } => DeviceError::Timeout {
+                device,
+                stage,
+                after: limit,
+                command,
+            },
+            other => other,
+        })
+        .map(|raw| {
+            let text = plain(&raw);
+            let (end, i) = earliest(&text).unwrap_or((text.len(), 0));
+            self.buf = text[end..].to_string();
+            (i, text[..end].to_string())
+        })
+    }
+
+    /// Waits for the device's own prompt (after a reverse-telnet session).
+    pub async fn expect_prompt(&mut self, limit: Duration) -> Result<String, DeviceError> {
+        let deadline = Instant::now() + limit;
+        let out = self
+            .read_until(deadline, Stage::Command, None, |s| s.ends_in_prompt())
+            .await?;
+        self.prompt = last_line(&out);
+        Ok(plain(&out))
+    }
+
     /// Runs one command and returns its output (without echo and prompt).
     /// Output with a failure indicator is an error naming it.
     pub async fn command(&mut self, command: &str) -> Result<String, DeviceError> {

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod fleet;
+pub mod pots;
 
 use std::time::Instant;
 

@@ -182,9 +182,10 @@ impl Lab {
         if lines > 0 && branches > 0 {
             jobs.push("pots");
             let timeout_ms = ((90_000.0 * self.shared.time_scale) as u64).max(2_000);
+            let guard_ms = ((1_000.0 * self.shared.time_scale) as u64).max(1);
             let _ = write!(
                 out,
-                "[jobs.pots]\nkind = \"pots\"\nconcurrency = {lines}\n\n"
+                "[jobs.pots]\nkind = \"pots\"\nconcurrency = {lines}\nguard_time = \"{guard_ms}ms\"\n\n"
             );
             for i in 1..=branches {
                 let _ = write!(

@@ -23,6 +23,7 @@ const JOB_KEYS: &[&str] = &[
     "safety_net",
     "revert_minutes",
     "lines",
+    "guard_time",
     "commands",
 ];
 const LINE_KEYS: &[&str] = &[
@@ -46,7 +47,7 @@ pub const DEFAULT_EXPECT: &str = r"User Access Verification|[Uu]sername: ?$|[Ll]
 fn key_kind(key: &str) -> Option<&'static str> {
     match key {
         "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" => Some("acl"),
-        "lines" => Some("pots"),
+        "lines" | "guard_time" => Some("pots"),
         "commands" => Some("exec"),
         _ => None,
     }
@@ -95,6 +96,7 @@ pub(super) fn read_jobs(
                 "safety_net",
                 "revert_minutes",
                 "lines",
+                "guard_time",
                 "commands",
             ] {
                 if key_kind(key) != Some(kind.as_str())
@@ -125,7 +127,7 @@ pub(super) fn read_jobs(
         let mut targets = Vec::new();
         let mut parsed = Vec::new();
         match (&kind, selectors) {
-            (Some(JobKind::Pots { lines }), _) => {
+            (Some(JobKind::Pots { lines, .. }), _) => {
                 if let Some(v) = t.raw("devices") {
                     doc.problem(
                         v.span(),
@@ -467,7 +469,13 @@ fn read_pots(
     if items.is_empty() {
         doc.problem(t.span.clone(), path, "no lines to test", None);
     }
-    Some(JobKind::Pots { lines: out })
+    let guard_time = t
+        .duration(doc, "guard_time")
+        .map_or(Duration::from_secs(1), |g| g.value);
+    Some(JobKind::Pots {
+        lines: out,
+        guard_time,
+    })
 }
 
 pub(super) fn read_windows(

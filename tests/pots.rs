@@ -1,0 +1,200 @@
+//! POTS line tests against the lab's dialer hub.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{PASSWORD, start_lab};
+use nightshift::lab::{Lab, LabSpec};
+
+const SCALE: f64 = 0.01;
+
+async fn lab(spec: LabSpec) -> (Lab, tempfile::TempDir, std::path::PathBuf) {
+    let lab = start_lab(LabSpec {
+        time_scale: SCALE,
+        ..spec
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.toml");
+    lab.write_config(&path).unwrap();
+    (lab, dir, path)
+}
+
+async fn run(config: &Path, password: &str) -> (Option<i32>, serde_json::Value, String) {
+    let json = config.with_extension("out.json");
+    let args = vec![
+        "-c".to_string(),
+        config.display().to_string(),
+        "run".into(),
+        "pots".into(),
+        "--password-stdin".into(),
+        "--json".into(),
+        json.display().to_string(),
+    ];
+    let pw = format!("{password}\n{password}\n");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let v = std::fs::read_to_string(&json)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_default();
+    (
+        out.status.code(),
+        v,
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The lab's documented outcome for branch N.
+fn expected(n: u64) -> &'static str {
+    if n % 50 == 23 {
+        "no-dialtone"
+    } else if n % 10 == 4 {
+        "busy"
+    } else if n % 10 == 7 {
+        "no-answer"
+    } else if n % 25 == 9 {
+        "no-carrier"
+    } else if n % 20 == 13 {
+        "no-prompt"
+    } else {
+        "connect"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_is_classified_and_a_stuck_line_is_cleared() {
+    let faults = vec!["stuck:hub-1:34".parse().unwrap()];
+    let (lab, _dir, config) = lab(LabSpec {
+        ios: 0,
+        nxos: 0,
+        dialer_lines: 4,
+        branches: 30,
+        faults,
+        ..Default::default()
+    })
+    .await;
+    let (code, v, text) = run(&config, PASSWORD).await;
+    assert_eq!(code, Some(1), "not every line connected: {text}");
+    let lines = v["lines"].as_array().unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(lines.len(), 30);
+    for (i, l) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(l["branch"], format!("branch-{n:03}"));
+        assert_eq!(l["result"], expected(n), "branch {n}: {l}");
+        match expected(n) {
+            "connect" => {
+                assert_eq!(l["rate"], 33600);
+                assert_eq!(l["protocol"], "ARQ/V34/LAPM/V42BIS");
+                assert!(
+                    l["prompt_seen"].as_bool().unwrap() && l["hung_up"].as_bool().unwrap(),
+                    "{l}"
+                );
+                let want = (15 + n * 37 % 46) as f64 * SCALE;
+                let got = l["connect_secs"].as_f64().unwrap();
+                assert!(
+                    got >= want * 0.9 && got < want + 0.25,
+                    "branch {n}: CONNECT after {got} s, lab delay {want} s"
+                );
+                assert!(l["call_secs"].as_f64().unwrap() >= got);
+            }
+            "no-prompt" => {
+                assert!(!l["prompt_seen"].as_bool().unwrap() && l["hung_up"].as_bool().unwrap())
+            }
+            _ => assert!(l["connect_secs"].is_null()),
+        }
+        assert_eq!(l["attempts"], 1);
+        assert!((33..=36).contains(&l["line"].as_u64().unwrap()));
+    }
+    let cleared: Vec<_> = lines.iter().filter(|l| !l["cleared"].is_null()).collect();
+    assert_eq!(cleared.len(), 1, "{text}");
+    assert_eq!(
+        cleared[0]["cleared"],
+        "line 34 was held by an earlier session; cleared it"
+    );
+    assert!(text.contains("line 34 was held by an earlier session; cleared it"));
+    // One session per line, every line used.
+    let st = lab.stats();
+    assert_eq!(st.max_concurrent_sessions, 4);
+    let used: std::collections::BTreeSet<u64> =
+        lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    assert_eq!(used.len(), 4);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_is_retried_and_an_unreachable_dialer_fails_only_its_calls() {
+    let faults = vec!["refuse:ios-001".parse().unwrap()];
+    let (lab, _dir, config) = lab(LabSpec {
+        ios: 1,
+        nxos: 0,
+        dialer_lines: 2,
+        branches: 6,
+        faults,
+        ..Default::default()
+    })
+    .await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    // Branch 4 is busy: two more tries, 50 ms apart.
+    text = text.replace(
+        "number = \"5550004\"\n",
+        "number = \"5550004\"\nretries = 2\nretry_pause = \"50ms\"\n",
+    );
+    // A second "dialer" that refuses connections, with one call of its own.
+    text = text.replace("[windows.nightly]", "[[jobs.pots.lines]]\nbranch = \"far-away\"\ndialer = \"ios-001\"\nline = 33\nnumber = \"5550001\"\n\n[windows.nightly]");
+    std::fs::write(&config, text).unwrap();
+    let (code, v, out) = run(&config, PASSWORD).await;
+    assert_eq!(code, Some(1));
+    let lines = v["lines"].as_array().unwrap_or_else(|| panic!("{out}"));
+    let get = |b: &str| lines.iter().find(|l| l["branch"] == b).unwrap().clone();
+    assert_eq!(get("branch-004")["result"], "busy");
+    assert_eq!(get("branch-004")["attempts"], 3);
+    assert_eq!(get("branch-001")["result"], "connect");
+    let far = get("far-away");
+    assert_eq!(far["result"], "error");
+    assert!(
+        far["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("dialer ios-001 unreachable: ios-001: cannot connect"),
+        "{far}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_costs_one_login_not_one_per_line() {
+    let (lab, _dir, config) = lab(LabSpec {
+        ios: 0,
+        nxos: 0,
+        dialer_lines: 8,
+        branches: 10,
+        ..Default::default()
+    })
+    .await;
+    let (code, v, _) = run(&config, "typo").await;
+    assert_eq!(code, Some(1));
+    assert_eq!(lab.stats().auth_failures, 1);
+    assert!(
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["result"] == "error")
+    );
+    lab.shutdown().await;
+}
