@@ -83,7 +83,7 @@ async fn main() {
     )]);
     let guard = Duration::from_secs_f64(scale);
     let t = Instant::now();
-    let results = run_pots(Arc::new(calls), links, lines as usize, guard).await;
+    let results = run_pots(Arc::new(calls), links, lines as usize, guard, None).await;
     let wall = t.elapsed().as_secs_f64();
     let held: f64 = results.iter().filter_map(|r| r.call_secs).sum();
     let ideal = held / f64::from(lines);

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod device;
+pub mod engine;
 pub mod jobs;
 pub mod lab;
 pub mod platform;

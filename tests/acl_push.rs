@@ -88,11 +88,17 @@ fn rand_suffix() -> u32 {
 }
 
 async fn lab(spec: LabSpec) -> (Lab, tempfile::TempDir, PathBuf) {
-    let lab = start_lab(LabSpec {
-        time_scale: 0.001,
-        ..spec
-    })
-    .await;
+    // Time scale 0.01: the 10-minute revert timer is 6 s, longer than any
+    // change here even on a loaded machine, unless a test asks otherwise.
+    let spec = if spec.time_scale == 1.0 {
+        LabSpec {
+            time_scale: 0.01,
+            ..spec
+        }
+    } else {
+        spec
+    };
+    let lab = start_lab(spec).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lab.toml");
     lab.write_config(&path).unwrap();
@@ -321,6 +327,7 @@ async fn the_revert_timer_is_confirmed_so_the_device_keeps_the_change() {
     let (lab, _dir, config) = lab(LabSpec {
         ios: 1,
         nxos: 0,
+        time_scale: 0.001,
         ..Default::default()
     })
     .await;

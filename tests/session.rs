@@ -533,3 +533,48 @@ async fn long_hostnames_shortened_in_config_mode() {
         ["permit ip any any"]
     );
 }
+
+#[tokio::test]
+async fn pasted_lines_are_attributed_to_the_line_that_failed() {
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    s.command("configure terminal").await.unwrap();
+    let lines: Vec<String> = [
+        "ip access-list extended P",
+        "10 permit tcp any any eq 22",
+        "20 permti ip any any",
+        "30 deny ip any any",
+    ]
+    .map(String::from)
+    .to_vec();
+    match s.send_batch(&lines).await {
+        Err(DeviceError::CommandRejected {
+            command, message, ..
+        }) => {
+            assert_eq!(command, "20 permti ip any any");
+            assert!(message.contains("% Invalid input"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Typed-ahead lines after the refused one were still read by the device.
+    assert!(s.in_config_mode(), "{}", s.prompt());
+    s.command("end").await.unwrap();
+    assert_eq!(
+        f.lab.stats().device("ios-001").unwrap().acls["P"],
+        ["permit tcp any any eq 22", "deny ip any any"]
+    );
+    let outputs = s
+        .send_batch(&["show ip access-lists P".into(), "show version".into()])
+        .await
+        .unwrap();
+    assert!(
+        outputs[0].starts_with("Extended IP access list P")
+            && outputs[1].starts_with("Cisco IOS Software"),
+        "{outputs:?}"
+    );
+}

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::Clock;
 use crate::config::{Config, Selector};
-use crate::device::{DeviceError, DeviceLink, Negotiated, session_addr};
-use crate::jobs::fleet::{self, Outcome};
+use crate::device::{DeviceLink, session_addr};
+use crate::jobs::exec::{DeviceResult, run_commands_on};
+use crate::jobs::fleet;
 
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
@@ -34,49 +34,6 @@ pub struct ExecArgs {
     /// The show command to run, e.g. `-- show version`; separate several with `;`
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CommandResult {
-    pub command: String,
-    pub output: Option<String>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeviceResult {
-    pub name: String,
-    pub address: String,
-    pub status: &'static str,
-    pub error: Option<String>,
-    pub hint: Option<String>,
-    pub algorithms: Option<Negotiated>,
-    pub host_key_learned: bool,
-    pub outputs: Vec<CommandResult>,
-    #[serde(skip)]
-    auth_rejected: bool,
-}
-
-impl Outcome for DeviceResult {
-    fn auth_rejected(&self) -> bool {
-        self.auth_rejected
-    }
-}
-
-impl DeviceResult {
-    fn new(name: &str, address: String) -> Self {
-        DeviceResult {
-            name: name.into(),
-            address,
-            status: "failed",
-            error: None,
-            hint: None,
-            algorithms: None,
-            host_key_learned: false,
-            outputs: Vec::new(),
-            auth_rejected: false,
-        }
-    }
 }
 
 /// Selected devices (all when no selector is given); `None` after printing
@@ -182,7 +139,7 @@ pub async fn run_commands(
         async move {
             let d = &config.devices[i];
             match links.get(&i) {
-                Some(link) => run_one(link, &commands).await,
+                Some(link) => run_commands_on(link, &commands).await,
                 None => DeviceResult {
                     error: Some(format!("{}: no login for its credential profile", d.name)),
                     ..DeviceResult::new(&d.name, session_addr(&d.host, d.port))
@@ -225,51 +182,4 @@ fn print_result(out: &mut impl std::io::Write, r: &DeviceResult) -> std::io::Res
         }
     }
     writeln!(out)
-}
-
-async fn run_one(link: &DeviceLink, commands: &[String]) -> DeviceResult {
-    let t = &link.target;
-    let mut r = DeviceResult::new(&t.name, session_addr(&t.host, t.port));
-    let mut session = match link.open().await {
-        Ok(s) => s,
-        Err(e) => {
-            r.auth_rejected = e.is_auth_rejected();
-            r.hint = e.hint();
-            r.error = Some(e.to_string());
-            return r;
-        }
-    };
-    let mut first_error: Option<DeviceError> = None;
-    for c in commands {
-        match session.command(c).await {
-            Ok(output) => r.outputs.push(CommandResult {
-                command: c.clone(),
-                output: Some(output),
-                error: None,
-            }),
-            Err(e) => {
-                r.outputs.push(CommandResult {
-                    command: c.clone(),
-                    output: None,
-                    error: Some(e.to_string()),
-                });
-                let fatal = !matches!(e, DeviceError::CommandRejected { .. });
-                first_error.get_or_insert(e);
-                if fatal {
-                    break;
-                }
-            }
-        }
-    }
-    r.algorithms = Some(session.negotiated().clone());
-    r.host_key_learned = session.learned_host_key();
-    session.close().await;
-    r.status = if first_error.is_none() {
-        "ok"
-    } else {
-        "failed"
-    };
-    r.hint = first_error.as_ref().and_then(DeviceError::hint);
-    r.error = first_error.map(|e| e.to_string());
-    r
 }

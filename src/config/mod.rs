@@ -61,6 +61,8 @@ pub struct DaemonSettings {
     pub timezone: Option<Tz>,
     /// Group (besides root) admitted to the control socket.
     pub control_group: Option<String>,
+    /// Rejected logins in one run after which no new device is started.
+    pub max_auth_failures: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +189,30 @@ pub struct Job {
     /// inventory order.
     pub targets: Vec<usize>,
     pub concurrency: usize,
+    /// At most this many devices at once among those a selector picks.
+    pub caps: Vec<(Selector, usize)>,
+    /// More failures than this in a tier hold the later tiers.
+    pub max_failures: Option<MaxFailures>,
+    /// Time one device may take: none starts unless this much of the
+    /// window is left.
+    pub budget: Duration,
+}
+
+/// A failure brake: a count, or a share of the tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFailures {
+    Count(usize),
+    Percent(f64),
+}
+
+impl MaxFailures {
+    /// Whether `failed` of `total` is more than allowed.
+    pub fn exceeded(self, failed: usize, total: usize) -> bool {
+        match self {
+            MaxFailures::Count(n) => failed > n,
+            MaxFailures::Percent(p) => total > 0 && failed as f64 * 100.0 / total as f64 > p,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -29,7 +29,12 @@ const TOP_KEYS: &[&str] = &[
     "jobs",
     "windows",
 ];
-const DAEMON_KEYS: &[&str] = &["state_dir", "timezone", "control_group"];
+const DAEMON_KEYS: &[&str] = &[
+    "state_dir",
+    "timezone",
+    "control_group",
+    "max_auth_failures",
+];
 const SSH_KEYS: &[&str] = &[
     "connect_timeout",
     "command_timeout",
@@ -215,6 +220,7 @@ fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonSettings {
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         timezone: None,
         control_group: None,
+        max_auth_failures: 1,
     };
     if let Some(mut t) = top.table(doc, "daemon", DAEMON_KEYS) {
         if let Some(p) = t.string(doc, "state_dir") {
@@ -226,6 +232,9 @@ fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonSettings {
         }
         daemon.timezone = zone(&mut t, doc, "timezone");
         daemon.control_group = t.string(doc, "control_group").map(|g| g.value);
+        if let Some(n) = t.integer_in(doc, "max_auth_failures", 1..=100) {
+            daemon.max_auth_failures = n.value as u32;
+        }
         t.finish(doc);
     }
     daemon

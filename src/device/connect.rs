@@ -14,6 +14,11 @@ use super::known_hosts::{KnownHosts, Verdict, fingerprint};
 use super::{DeviceError, Login, Negotiated, Stage, Target};
 use crate::config::{AlgorithmProfile, HostKeyPolicy};
 
+/// The channel window and packet size a session offers: CLI output never
+/// needs megabytes in flight, and small buffers keep thousands of sessions
+/// cheap (russh locks its buffers in memory).
+const WINDOW: u32 = 64 * 1024;
+
 pub fn modern_algorithms() -> Preferred {
     Preferred::default()
 }
@@ -167,6 +172,8 @@ pub async fn connect(
         },
         inactivity_timeout: Some(Duration::from_secs(3600)),
         nodelay: true,
+        window_size: WINDOW,
+        maximum_packet_size: 8192,
         ..Default::default()
     });
     let report = Arc::new(Mutex::new(Report::default()));

@@ -64,7 +64,7 @@ pub const IOS: PlatformSpec = PlatformSpec {
     config_enter: "configure terminal",
     config_exit: "end",
     failure_indicators: IOS_FAILURES,
-    save: "copy running-config startup-config",
+    save: "write memory",
     config_prompt_host_chars: 20,
 };
 

@@ -2,7 +2,7 @@
 //! prompt comes back, with the pager, echo, ANSI noise and questions dealt
 //! with, and a timeout on every wait.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use regex::Regex;
@@ -27,9 +27,49 @@ pub fn display_addr(host: &str, port: u16) -> String {
 }
 
 /// Any prompt, before we know the hostname: `name>` or `name#` (+ space).
-const GENERIC_PROMPT: &str = r"^([A-Za-z0-9][\w.\-/:@]*)(\([\w.\-]+\))?([>#]) ?$";
+/// ASCII classes only: Unicode `\w` makes every session's automaton large.
+static GENERIC_PROMPT: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^([A-Za-z0-9][A-Za-z0-9_.\-/:@]*)(\([A-Za-z0-9_.\-]+\))?([>#]) ?$"));
 /// Questions nightshift never answers unless told to.
-const QUESTION: &str = r"(\[confirm\]|\[yes/no\]:?|\[y/n\]:?) *$";
+static QUESTION: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(\[confirm\]|\[yes/no\]:?|\[y/n\]:?) *$"));
+static PASSWORD: LazyLock<Regex> = LazyLock::new(|| regex(r"[Pp]assword: ?$"));
+
+/// The device's own prompt in any mode: the hostname (IOS shortens it in
+/// configuration modes), an optional `(mode)`, then `>` or `#`, maybe a
+/// space. Plain string checks, shared by nothing: cheap per session.
+#[derive(Debug, Default)]
+struct PromptShape {
+    host: String,
+    /// Hostname characters shown in configuration modes.
+    config_chars: usize,
+}
+
+impl PromptShape {
+    fn matches(&self, line: &str) -> bool {
+        if self.host.is_empty() {
+            return GENERIC_PROMPT.is_match(line);
+        }
+        let line = line.strip_suffix(' ').unwrap_or(line);
+        let Some(body) = line.strip_suffix(['>', '#']) else {
+            return false;
+        };
+        let (name, mode) = match body.find('(') {
+            Some(i) if body.ends_with(')') => (&body[..i], Some(&body[i + 1..body.len() - 1])),
+            Some(_) => return false,
+            None => (body, None),
+        };
+        let mode_ok = mode.is_none_or(|m| {
+            !m.is_empty()
+                && m.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+        let short: String = self.host.chars().take(self.config_chars).collect();
+        mode_ok
+            && (name == self.host
+                || (mode.is_some() && name == short && short.len() < self.host.len()))
+    }
+}
 
 pub struct Session {
     name: String,
@@ -41,8 +81,7 @@ pub struct Session {
     buf: String,
     closed: bool,
     hostname: String,
-    prompt_re: Regex,
-    question_re: Regex,
+    shape: PromptShape,
     /// The last prompt seen, e.g. `ios-001(config)#`.
     prompt: String,
     timeout: Duration,
@@ -115,8 +154,7 @@ impl Session {
             buf: String::new(),
             closed: false,
             hostname: String::new(),
-            prompt_re: regex(GENERIC_PROMPT),
-            question_re: regex(QUESTION),
+            shape: PromptShape::default(),
             prompt: String::new(),
             timeout: target.ssh.command_timeout,
             negotiated: conn.negotiated,
@@ -242,7 +280,7 @@ impl Session {
     }
 
     fn ends_in_prompt(&self) -> bool {
-        self.prompt_re.is_match(&last_line(&self.buf))
+        self.shape.matches(&last_line(&self.buf))
     }
 
     /// Finds the prompt even behind a banner that contains `#`: a prompt is
@@ -265,8 +303,7 @@ impl Session {
             }
             candidate = line;
         }
-        let caps = self
-            .prompt_re
+        let caps = GENERIC_PROMPT
             .captures(&candidate)
             .map(|c| c.get(1).map_or("", |m| m.as_str()).to_string())
             .unwrap_or_default();
@@ -277,15 +314,10 @@ impl Session {
 
     fn set_hostname(&mut self, host: &str) {
         self.hostname = host.to_string();
-        let n = self.spec.config_prompt_host_chars;
-        let host_re = if host.chars().count() > n {
-            // IOS shortens the hostname in configuration modes.
-            let short: String = host.chars().take(n).collect();
-            format!(r"{}[\w.\-]*", regex::escape(&short))
-        } else {
-            regex::escape(host)
+        self.shape = PromptShape {
+            host: host.to_string(),
+            config_chars: self.spec.config_prompt_host_chars,
         };
-        self.prompt_re = regex(&format!(r"^{host_re}(\([\w.\-]+\))?[>#] ?$"));
     }
 
     /// Sends text as typed (nothing added): for dialogues without a prompt,
@@ -353,6 +385,82 @@ impl Session {
         self.exchange(command, &[]).await
     }
 
+    /// Sends `lines` the way an engineer pastes them — without waiting for
+    /// each prompt, in chunks of 50 — and returns each line's output. A
+    /// line the device refuses is an error naming it; later lines of the
+    /// same chunk were still sent (devices keep reading typed-ahead input),
+    /// so callers put lines that must not follow a failure in a later call.
+    pub async fn send_batch(&mut self, lines: &[String]) -> Result<Vec<String>, DeviceError> {
+        let mut outputs = Vec::with_capacity(lines.len());
+        for chunk in lines.chunks(50) {
+            outputs.extend(self.send_chunk(chunk).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// How many of `lines` the device has echoed so far, in order.
+    fn echoed(&self, text: &str, lines: &[String]) -> usize {
+        let mut k = 0;
+        for l in text.lines() {
+            if k < lines.len() && self.is_echo(l, &lines[k]) {
+                k += 1;
+            }
+        }
+        k
+    }
+
+    /// A prompt (or nothing: the first prompt was read already) followed by
+    /// the command's echo.
+    fn is_echo(&self, line: &str, command: &str) -> bool {
+        let command = command.trim();
+        match line.trim_end().strip_suffix(command) {
+            Some(prefix) => prefix.is_empty() || self.shape.matches(prefix),
+            None => false,
+        }
+    }
+
+    async fn send_chunk(&mut self, lines: &[String]) -> Result<Vec<String>, DeviceError> {
+        let payload: String = lines.iter().map(|l| format!("{l}\r")).collect();
+        self.send_raw(&payload, false).await?;
+        let first = lines.first().map(String::as_str).unwrap_or_default();
+        let limit = self.timeout + Duration::from_millis(500) * lines.len() as u32;
+        let deadline = Instant::now() + limit;
+        let raw = self
+            .read_until(deadline, Stage::Command, Some(first), |s| {
+                s.ends_in_prompt() && s.echoed(&plain(&s.buf), lines) == lines.len()
+            })
+            .await?;
+        let text = plain(&raw);
+        let mut outputs = vec![String::new(); lines.len()];
+        let mut k = 0;
+        let mut current = None;
+        let all: Vec<&str> = text.lines().collect();
+        for (n, l) in all.iter().enumerate() {
+            if n + 1 == all.len() {
+                self.prompt = (*l).to_string();
+                break;
+            }
+            if k < lines.len() && self.is_echo(l, &lines[k]) {
+                current = Some(k);
+                k += 1;
+            } else if let Some(c) = current {
+                outputs[c].push_str(l);
+                outputs[c].push('\n');
+            }
+        }
+        for (line, out) in lines.iter().zip(&outputs) {
+            if let Some((indicator, message)) = self.spec.failure_in(out) {
+                return Err(DeviceError::CommandRejected {
+                    device: self.name.clone(),
+                    command: line.clone(),
+                    indicator: indicator.to_string(),
+                    message,
+                });
+            }
+        }
+        Ok(outputs)
+    }
+
     /// Saves the running config, answering the questions saving asks.
     pub async fn save(&mut self) -> Result<String, DeviceError> {
         let save = self.spec.save;
@@ -373,14 +481,14 @@ impl Session {
             let chunk = self
                 .read_until(deadline, Stage::Command, Some(command), |s| {
                     let last = last_line(&s.buf);
-                    s.prompt_re.is_match(&last)
-                        || s.question_re.is_match(&last)
+                    s.shape.matches(&last)
+                        || QUESTION.is_match(&last)
                         || answers.iter().any(|(q, _)| q.is_match(&last))
                 })
                 .await?;
             collected.push_str(&chunk);
             let last = last_line(&collected);
-            if self.prompt_re.is_match(&last) {
+            if self.shape.matches(&last) {
                 self.prompt = last;
                 break;
             }
@@ -436,18 +544,17 @@ impl Session {
                 message: "no enable secret is stored for this profile".into(),
             });
         };
-        let password_re = regex(r"[Pp]assword: ?$");
         self.send_raw("enable\r", false).await?;
         for attempt in 0..3 {
             let deadline = Instant::now() + self.timeout;
             let out = self
                 .read_until(deadline, Stage::Enable, Some("enable"), |s| {
                     let last = last_line(&s.buf);
-                    s.prompt_re.is_match(&last) || password_re.is_match(&last)
+                    s.shape.matches(&last) || PASSWORD.is_match(&last)
                 })
                 .await?;
             let last = last_line(&out);
-            if self.prompt_re.is_match(&last) {
+            if self.shape.matches(&last) {
                 self.prompt = last;
                 return if self.privileged() {
                     Ok(())

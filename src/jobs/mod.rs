@@ -3,6 +3,7 @@
 //! lockout.
 
 pub mod acl;
+pub mod exec;
 pub mod fleet;
 pub mod pots;
 

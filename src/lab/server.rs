@@ -35,6 +35,21 @@ pub fn legacy_preferred() -> Preferred {
     }
 }
 
+/// What current IOS-XE and NX-OS offer: no post-quantum hybrids (which
+/// also keeps the lab's cost per login like a real device's).
+pub fn device_preferred() -> Preferred {
+    Preferred {
+        kex: Cow::Owned(vec![
+            kex::CURVE25519,
+            kex::ECDH_SHA2_NISTP256,
+            kex::DH_G14_SHA256,
+            kex::DH_G14_SHA1,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+        ]),
+        ..Preferred::default()
+    }
+}
+
 pub fn server_config(dev: &LabDevice, key: russh::keys::PrivateKey) -> russh::server::Config {
     let id = match (dev.platform, dev.faults.legacy) {
         (Platform::CiscoIos, true) => "SSH-1.99-Cisco-1.25",
@@ -56,7 +71,7 @@ pub fn server_config(dev: &LabDevice, key: russh::keys::PrivateKey) -> russh::se
         preferred: if dev.faults.legacy {
             legacy_preferred()
         } else {
-            Preferred::default()
+            device_preferred()
         },
         inactivity_timeout: Some(Duration::from_secs(900)),
         nodelay: true,

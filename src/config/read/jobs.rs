@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 
 use super::super::doc::{At, Doc, Table, as_table};
-use super::super::{Config, Job, JobKind, PotsLine, Selector, Window};
+use super::super::{Config, Job, JobKind, MaxFailures, PotsLine, Selector, Window};
 use super::{Declared, valid_name, zone};
 use crate::platform::Platform;
 use crate::schedule::Schedule;
@@ -17,6 +17,9 @@ const JOB_KEYS: &[&str] = &[
     "kind",
     "devices",
     "concurrency",
+    "caps",
+    "max_failures",
+    "budget",
     "acl_name",
     "acl_lines",
     "save",
@@ -117,6 +120,11 @@ pub(super) fn read_jobs(
         let concurrency = t
             .integer_in(doc, "concurrency", 1..=100_000)
             .map_or(DEFAULT_CONCURRENCY, |c| c.value as usize);
+        let caps = read_caps(&mut t, doc, config);
+        let max_failures = read_max_failures(&mut t, doc);
+        let budget = t
+            .duration(doc, "budget")
+            .map_or(Duration::from_secs(300), |b| b.value);
         let selectors = t.string_list(doc, "devices");
         let kind = match kind_name.as_deref() {
             Some("acl") => read_acl(&mut t, doc),
@@ -182,10 +190,94 @@ pub(super) fn read_jobs(
                 selectors: parsed,
                 targets,
                 concurrency,
+                caps,
+                max_failures,
+                budget,
             });
         }
     }
     out
+}
+
+/// `caps = { "tag:site-fra" = 4 }`: per-group concurrency limits.
+fn read_caps(t: &mut Table<'_, '_>, doc: &mut Doc<'_>, config: &Config) -> Vec<(Selector, usize)> {
+    let mut out = Vec::new();
+    let Some(v) = t.raw("caps") else { return out };
+    let path = t.key_path("caps");
+    let toml::de::DeValue::Table(table) = v.get_ref() else {
+        doc.problem(
+            v.span(),
+            path,
+            "expected a table of selector = limit",
+            Some("e.g. caps = { \"tag:site-fra\" = 4 }".into()),
+        );
+        return out;
+    };
+    for (k, val) in table.iter() {
+        let sel = Selector::parse(k.get_ref());
+        match val.get_ref() {
+            toml::de::DeValue::Integer(i) => match i.as_str().parse::<usize>() {
+                Ok(n) if n >= 1 => {
+                    if config.select(std::slice::from_ref(&sel)).is_empty() {
+                        doc.problem(
+                            k.span(),
+                            format!("{path}.{}", k.get_ref()),
+                            format!("selector \"{}\" matches no device", k.get_ref()),
+                            None,
+                        );
+                    }
+                    out.push((sel, n));
+                }
+                _ => doc.problem(
+                    val.span(),
+                    format!("{path}.{}", k.get_ref()),
+                    "a cap is a whole number of at least 1",
+                    None,
+                ),
+            },
+            _ => doc.problem(
+                val.span(),
+                format!("{path}.{}", k.get_ref()),
+                "a cap is a whole number of at least 1",
+                None,
+            ),
+        }
+    }
+    out
+}
+
+/// `max_failures = 3` or `max_failures = "10%"`.
+fn read_max_failures(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<MaxFailures> {
+    let v = t.raw("max_failures")?;
+    let path = t.key_path("max_failures");
+    let hint = Some(
+        "write a count (max_failures = 3) or a share of the tier (max_failures = \"10%\")"
+            .to_string(),
+    );
+    match v.get_ref() {
+        toml::de::DeValue::Integer(i) => match i.as_str().parse::<usize>() {
+            Ok(n) => Some(MaxFailures::Count(n)),
+            Err(_) => {
+                doc.problem(v.span(), path, "not a count", hint);
+                None
+            }
+        },
+        toml::de::DeValue::String(s) => match s
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .filter(|p| (0.0..=100.0).contains(p))
+        {
+            Some(p) => Some(MaxFailures::Percent(p)),
+            None => {
+                doc.problem(v.span(), path, format!("\"{s}\" is not a percentage"), hint);
+                None
+            }
+        },
+        _ => {
+            doc.problem(v.span(), path, "expected a count or a percentage", hint);
+            None
+        }
+    }
 }
 
 /// Where line `n` (0-based) of a multi-line string value sits in the file.

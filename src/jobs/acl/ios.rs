@@ -4,14 +4,28 @@ use super::read::{self, AclState, Present};
 use super::{AclJob, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
 
-pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
+/// The ACL's entries, remarks included, in order (for verification).
+pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
     // `section` with `$` so that LOCK does not also match LOCK_OLD.
     let section = s
         .command(&format!(
             "show running-config | section ip access-list extended {name}$"
         ))
         .await?;
-    let (exists, mut entries) = read::ios_running_section(&section, name);
+    let (exists, entries) = read::ios_running_section(&section, name);
+    Ok(AclState {
+        exists,
+        entries,
+        bindings: Vec::new(),
+    })
+}
+
+pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
+    let AclState {
+        exists,
+        mut entries,
+        ..
+    } = read_entries(s, name).await?;
     if exists {
         // The running config has remarks but no sequence numbers; `show ip
         // access-lists` has the numbers of the rules.
@@ -33,17 +47,15 @@ pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> 
     })
 }
 
-async fn archive_configured(s: &mut Session) -> bool {
-    match s.command("show archive").await {
-        Ok(out) => !out.contains("not enabled") && !out.contains("not configured"),
-        Err(_) => false,
-    }
-}
-
 /// Commands that turn `current` into `target` without ever leaving the ACL
-/// empty: renumber the old entries above the new, insert the new, delete
-/// the old.
-fn replace_commands(name: &str, current: &AclState, target: &[(u32, String)]) -> Vec<String> {
+/// empty: renumber the old entries above the new and insert the new (first
+/// list); then delete the old (second list), which is sent only once every
+/// line of the first was accepted.
+fn replace_commands(
+    name: &str,
+    current: &AclState,
+    target: &[(u32, String)],
+) -> (Vec<String>, Vec<String>) {
     let old = if current.exists {
         current.entries.len() as u64
     } else {
@@ -57,33 +69,35 @@ fn replace_commands(name: &str, current: &AclState, target: &[(u32, String)]) ->
     }
     cmds.push(format!("ip access-list extended {name}"));
     cmds.extend(target.iter().map(|(seq, text)| format!("{seq} {text}")));
-    cmds.extend((0..old).map(|k| format!("no {}", base + 10 * k)));
-    cmds
+    let mut delete: Vec<String> = (0..old).map(|k| format!("no {}", base + 10 * k)).collect();
+    delete.push("end".into());
+    (cmds, delete)
 }
 
-async fn send_all(s: &mut Session, cmds: &[String]) -> Result<(), ApplyFail> {
-    for c in cmds {
-        if let Err(error) = s.command(c).await {
+/// Pastes the additions, then — only if every one was accepted — the
+/// deletions.
+async fn send_all(
+    s: &mut Session,
+    (add, delete): &(Vec<String>, Vec<String>),
+) -> Result<(), ApplyFail> {
+    for batch in [add, delete] {
+        if let Err(error) = s.send_batch(batch).await {
+            let line = match &error {
+                DeviceError::CommandRejected { command, .. } => Some(command.clone()),
+                _ => None,
+            };
             if matches!(error, DeviceError::CommandRejected { .. }) {
                 let _ = s.command("end").await;
             }
             return Err(ApplyFail {
                 step: "apply",
-                line: Some(c.clone()),
+                line,
                 error,
                 touched: true,
             });
         }
     }
-    s.command("end")
-        .await
-        .map(|_| ())
-        .map_err(|error| ApplyFail {
-            step: "apply",
-            line: Some("end".into()),
-            error,
-            touched: true,
-        })
+    Ok(())
 }
 
 pub async fn apply(
@@ -91,25 +105,47 @@ pub async fn apply(
     before: &AclState,
     job: &AclJob,
 ) -> Result<Safety, (Safety, ApplyFail)> {
-    let safety = if !job.safety_net {
-        Safety::Unavailable("safety_net = false".into())
-    } else if archive_configured(s).await {
+    let mut safety = if job.safety_net {
         Safety::RevertTimer {
             minutes: job.revert_minutes,
         }
     } else {
-        Safety::Unavailable("archive is not configured on the device, so no revert timer".into())
+        Safety::Unavailable("safety_net = false".into())
     };
-    let enter = match &safety {
-        Safety::RevertTimer { minutes } => format!("configure terminal revert timer {minutes}"),
-        _ => "configure terminal".to_string(),
-    };
-    if let Err(error) = s.command(&enter).await {
+    if let Safety::RevertTimer { minutes } = safety {
+        // Try the revert timer; a device without `archive` refuses it.
+        let enter = format!("configure terminal revert timer {minutes}");
+        match s.command(&enter).await {
+            Ok(_) => {}
+            Err(DeviceError::CommandRejected { message, .. })
+                if message.to_ascii_lowercase().contains("archive")
+                    || message.contains("Rollback") =>
+            {
+                safety = Safety::Unavailable(
+                    "archive is not configured on the device, so no revert timer".into(),
+                );
+            }
+            Err(error) => {
+                return Err((
+                    safety,
+                    ApplyFail {
+                        step: "configure",
+                        line: Some(enter),
+                        error,
+                        touched: false,
+                    },
+                ));
+            }
+        }
+    }
+    if !matches!(safety, Safety::RevertTimer { .. })
+        && let Err(error) = s.command("configure terminal").await
+    {
         return Err((
             safety,
             ApplyFail {
                 step: "configure",
-                line: Some(enter),
+                line: Some("configure terminal".into()),
                 error,
                 touched: false,
             },
@@ -172,7 +208,10 @@ pub async fn restore(
     let cmds = if before.exists {
         replace_commands(&job.acl_name, &now, &previous_numbered(before))
     } else {
-        vec![format!("no ip access-list extended {}", job.acl_name)]
+        (
+            vec![format!("no ip access-list extended {}", job.acl_name)],
+            vec!["end".into()],
+        )
     };
     send_all(s, &cmds).await.map_err(|f| f.error)
 }
@@ -208,24 +247,23 @@ mod tests {
             "20 permit tcp any any eq 22",
             "30 deny ip any any",
         ]);
-        let cmds = replace_commands("A", &cur, &[(10, "permit ip any any".into())]);
+        let (add, delete) = replace_commands("A", &cur, &[(10, "permit ip any any".into())]);
         assert_eq!(
-            cmds,
+            add,
             [
                 "ip access-list resequence A 100000 10",
                 "ip access-list extended A",
-                "10 permit ip any any",
-                "no 100000",
-                "no 100010",
-                "no 100020"
+                "10 permit ip any any"
             ]
         );
-        let fresh = replace_commands(
+        assert_eq!(delete, ["no 100000", "no 100010", "no 100020", "end"]);
+        let (add, delete) = replace_commands(
             "A",
             &AclState::default(),
             &[(10, "permit ip any any".into())],
         );
-        assert_eq!(fresh, ["ip access-list extended A", "10 permit ip any any"]);
+        assert_eq!(add, ["ip access-list extended A", "10 permit ip any any"]);
+        assert_eq!(delete, ["end"]);
     }
 
     #[test]

@@ -232,6 +232,18 @@ async fn read_state(
     }
 }
 
+/// Just the entries, for checking a change or a restore.
+async fn read_entries(
+    s: &mut Session,
+    platform: Platform,
+    name: &str,
+) -> Result<AclState, DeviceError> {
+    match platform {
+        Platform::CiscoIos => ios::read_entries(s, name).await,
+        Platform::CiscoNxos => nxos::read(s, name).await,
+    }
+}
+
 fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
     if shown == want {
         return None;
@@ -250,7 +262,18 @@ fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
 }
 
 /// Pushes the job's ACL to one device (see the module doc for the method).
-pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResult {
+///
+/// `in_flight`: an earlier attempt of this run was working on the device
+/// when it died. Its leftovers are cleared first (a pending NX-OS session),
+/// and an ACL that already equals the intent is finished off — revert timer
+/// confirmed, checkpoint dropped, config saved — instead of being left
+/// unconfirmed (the device would revert it later) and unsaved.
+pub async fn push_acl(
+    link: &DeviceLink,
+    job: &AclJob,
+    dry_run: bool,
+    in_flight: bool,
+) -> AclResult {
     let mut r = AclResult::new(&link.target.name);
     let mut steps = Steps::default();
     let platform = link.target.platform;
@@ -260,6 +283,9 @@ pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResu
     };
     steps.done("connect");
     r.algorithms = Some(s.negotiated().clone());
+    if in_flight && !dry_run && platform == Platform::CiscoNxos {
+        nxos::discard_pending(&mut s, &job.acl_name).await;
+    }
     let before = match read_state(&mut s, platform, &job.acl_name).await {
         Ok(b) => b,
         Err(e) => {
@@ -274,11 +300,23 @@ pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResu
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
     if before.exists && before.entries_only() == want {
-        r.status = Status::Unchanged;
         r.after = r.before.clone();
-        r.steps = steps.done;
-        s.close().await;
-        return r;
+        if !in_flight || dry_run {
+            r.status = Status::Unchanged;
+            r.steps = steps.done;
+            s.close().await;
+            return r;
+        }
+        // Applied by the attempt that died: confirm and save it now.
+        let safety = match platform {
+            Platform::CiscoIos => Safety::RevertTimer {
+                minutes: job.revert_minutes,
+            },
+            Platform::CiscoNxos => Safety::Checkpoint(nxos::checkpoint_name(&job.acl_name)),
+        };
+        r.safety_net =
+            Some("completed after a restart: pending revert confirmed / checkpoint dropped".into());
+        return complete(s, platform, &safety, job, r, steps).await;
     }
     if dry_run {
         r.status = Status::WouldChange;
@@ -293,7 +331,7 @@ pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResu
     let (safety, failure) = match applied {
         Ok(safety) => {
             steps.done("apply");
-            match read_state(&mut s, platform, &job.acl_name).await {
+            match read_entries(&mut s, platform, &job.acl_name).await {
                 Ok(now) => match mismatch(&now.entries_only(), &want) {
                     None => {
                         steps.done("verify");
@@ -343,7 +381,19 @@ pub async fn push_acl(link: &DeviceLink, job: &AclJob, dry_run: bool) -> AclResu
         r.restored = restore_note;
         return r;
     }
-    if let Err(e) = finish(&mut s, platform, &safety).await {
+    complete(s, platform, &safety, job, r, steps).await
+}
+
+/// Confirms a verified change and saves it.
+async fn complete(
+    mut s: Session,
+    platform: Platform,
+    safety: &Safety,
+    job: &AclJob,
+    mut r: AclResult,
+    mut steps: Steps,
+) -> AclResult {
+    if let Err(e) = finish(&mut s, platform, safety).await {
         s.close().await;
         return r.failed("confirm", None, &e, steps);
     }
@@ -417,7 +467,7 @@ async fn restore(
     };
     let note = match put_back {
         Err(e) => format!("restore FAILED: {e}; check {} by hand", job.acl_name),
-        Ok(()) => match read_state(&mut s, platform, &job.acl_name).await {
+        Ok(()) => match read_entries(&mut s, platform, &job.acl_name).await {
             Ok(now)
                 if now.exists == before.exists && now.entries_only() == before.entries_only() =>
             {

@@ -14,8 +14,18 @@ fn session_name(acl: &str) -> String {
     format!("nightshift-{acl}")
 }
 
-fn checkpoint_name(acl: &str) -> String {
+pub fn checkpoint_name(acl: &str) -> String {
     format!("nightshift-before-{acl}")
+}
+
+/// Discards a configuration session an earlier, dead attempt left pending.
+pub async fn discard_pending(s: &mut Session, acl: &str) {
+    if s.command(&format!("configure session {}", session_name(acl)))
+        .await
+        .is_ok()
+    {
+        let _ = s.command("abort").await;
+    }
 }
 
 /// Deletions of every current entry, then the target entries.

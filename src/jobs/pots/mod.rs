@@ -32,6 +32,8 @@ pub enum Classified {
     NoAnswer,
     NoPrompt,
     Error,
+    /// The window closed before the call could be placed.
+    NotStarted,
 }
 
 impl Classified {
@@ -44,6 +46,7 @@ impl Classified {
             Classified::NoAnswer => "no-answer",
             Classified::NoPrompt => "no-prompt",
             Classified::Error => "error",
+            Classified::NotStarted => "not-started",
         }
     }
 }
@@ -142,11 +145,13 @@ impl Dialer {
 }
 
 /// Runs the calls; returns one result per call, in the job's order.
+/// `deadline`: no call starts that could not end before it.
 pub async fn run_pots(
     calls: Arc<Vec<PotsLine>>,
     links: BTreeMap<String, DeviceLink>,
     concurrency: usize,
     guard: Duration,
+    deadline: Option<Instant>,
 ) -> Vec<CallResult> {
     let results: Arc<Mutex<BTreeMap<usize, CallResult>>> = Arc::default();
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -203,7 +208,7 @@ pub async fn run_pots(
             let session = first.take();
             set.spawn(async move {
                 line_worker(
-                    line, session, &calls, &results, &limit, &dialer, &link, guard,
+                    line, session, &calls, &results, &limit, &dialer, &link, guard, deadline,
                 )
                 .await
             });
@@ -235,6 +240,7 @@ async fn line_worker(
     dialer: &Dialer,
     link: &DeviceLink,
     guard: Duration,
+    deadline: Option<Instant>,
 ) {
     loop {
         let pending = match dialer.next() {
@@ -254,6 +260,16 @@ async fn line_worker(
         let Ok(_permit) = limit.acquire().await else {
             break;
         };
+        if deadline.is_some_and(|d| Instant::now() + call.timeout > d) {
+            let mut r = CallResult::failed(
+                call,
+                attempts.saturating_sub(1),
+                "not started: the window closes before the call could end".into(),
+            );
+            r.result = Classified::NotStarted;
+            lock(results).insert(pending.index, r);
+            continue;
+        }
         if session.is_none() {
             match link.open().await {
                 Ok(s) => session = Some(s),

@@ -1,0 +1,158 @@
+//! Engine throughput: an ACL push over a lab of DEVICES IOS devices with
+//! LATENCY per command at CONCURRENCY devices at once. Prints wall time, the
+//! ideal (devices ÷ concurrency × one device's time, measured alone), their
+//! ratio, this process's CPU seconds and its peak RSS per in-flight device.
+//!
+//! Run: `cargo bench --bench engine -- [DEVICES] [CONCURRENCY] [LATENCY_MS]`
+//! (defaults 5000 1000 50). The lab is a separate `nightshift lab` process.
+#![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use nightshift::clock::SystemClock;
+use nightshift::config::Config;
+use nightshift::device::Login;
+use nightshift::engine::{Engine, Progress, RunPlan};
+use nightshift::jobs::fleet;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+fn status_kib(pid: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let devices: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let latency: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let dir = std::env::temp_dir().join(format!("nightshift-engine-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("lab.toml");
+    let mut lab = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args([
+            "lab",
+            "--ios",
+            &(devices + 3).to_string(),
+            "--nxos",
+            "0",
+            "--dialer-lines",
+            "0",
+            "--latency",
+            &format!("{latency}ms"),
+        ])
+        .arg("--write-config")
+        .arg(&config_path)
+        .env("NIGHTSHIFT_LAB_PASSWORD", "pw")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(lab.stdout.take().unwrap()).lines();
+    for _ in 0..devices + 3 {
+        lines.next().unwrap().unwrap();
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let mut config = Config::load(&config_path, chrono::Utc::now()).unwrap();
+    config.daemon.state_dir = dir.join("state");
+    for j in &mut config.jobs {
+        j.concurrency = concurrency;
+    }
+    let targets: Vec<usize> = (0..config.devices.len()).collect();
+    let login = Login {
+        username: "admin".into(),
+        password: Some(SecretString::from("pw")),
+        enable_secret: Some(SecretString::from("pw")),
+        key: None,
+    };
+    let logins = HashMap::from([("lab".to_string(), login)]);
+    let links = Arc::new(fleet::links(&config, &targets, &logins).unwrap());
+    let engine = Engine {
+        config: Arc::new(config),
+        links,
+        clock: Arc::new(SystemClock),
+        stop: CancellationToken::new(),
+        progress: Arc::new(Progress::default()),
+    };
+    let plan = |id: &str, only: Vec<usize>| RunPlan {
+        run_id: id.into(),
+        window: None,
+        jobs: vec!["lock-it-down".into()],
+        deadline: None,
+        dry_run: false,
+        only: Some(only),
+    };
+
+    // One device's time, alone (median of three).
+    let mut singles = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        let r = engine
+            .run(&plan(&format!("single-{i}"), vec![i]))
+            .await
+            .unwrap();
+        assert_eq!(r.jobs[0].devices[0].status, "changed");
+        singles.push(t.elapsed().as_secs_f64());
+    }
+    singles.sort_by(f64::total_cmp);
+    let one = singles[1];
+
+    let me = std::process::id().to_string();
+    let lab_pid = lab.id().to_string();
+    let rss0 = status_kib(&me, "VmRSS:");
+    let (cpu0, lab_cpu0) = (cpu_secs(&me), cpu_secs(&lab_pid));
+    let t = Instant::now();
+    let report = engine
+        .run(&plan("bench", (3..devices + 3).collect()))
+        .await
+        .unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu, lab_cpu) = (cpu_secs(&me) - cpu0, cpu_secs(&lab_pid) - lab_cpu0);
+    let hwm = status_kib(&me, "VmHWM:");
+    let counts = report.counts();
+    let _ = lab.kill();
+    let _ = lab.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let ideal = devices.div_ceil(concurrency) as f64 * one;
+    println!(
+        "engine: ACL push over {devices} lab devices, {latency} ms per command, concurrency {concurrency}"
+    );
+    println!("  results                  {counts:?}");
+    println!("  one device alone         {one:>8.3} s");
+    println!("  wall                     {wall:>8.2} s");
+    println!("  ideal                    {ideal:>8.2} s  (devices / concurrency x one device)");
+    println!("  ratio                    {:>8.3}", wall / ideal);
+    println!(
+        "  CPU (nightshift)         {cpu:>8.2} s  ({:.2} ms per device)",
+        cpu * 1000.0 / devices as f64
+    );
+    println!("  CPU (lab, other process) {lab_cpu:>8.2} s");
+    println!(
+        "  peak RSS                 {:>8.1} MiB ({:.1} KiB per in-flight device over {:.1} MiB before)",
+        hwm as f64 / 1024.0,
+        hwm.saturating_sub(rss0) as f64 / concurrency as f64,
+        rss0 as f64 / 1024.0
+    );
+}

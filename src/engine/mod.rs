@@ -1,0 +1,758 @@
+//! The run engine: a window's jobs in order over their devices, with
+//! concurrency and per-group caps, tiers, failure and lockout brakes, the
+//! window's deadline, a crash-safe journal and live progress.
+//!
+//! Rules, in the order they are applied to each device:
+//! - devices start in inventory order; a lower tier finishes before the next
+//!   tier starts; at most `concurrency` at once, and at most `caps[sel]` of
+//!   those a selector picks;
+//! - a device that failed any job of this run is `skipped` by later jobs;
+//! - no device starts after the window closes, or when less of the window is
+//!   left than the job's `budget`: `not-started (window closed)`; devices in
+//!   flight finish their current step (an ACL change runs to verification
+//!   or restore, each bounded by timeouts);
+//! - each credential profile is proven by one login, alone, before any
+//!   other device of that profile starts; after `max_auth_failures`
+//!   rejected logins no new device starts (lockout brake);
+//! - more failures in a tier than the job's `max_failures` hold the later
+//!   tiers (`held`, with the reason);
+//! - every transition is journalled before the device moves on; a run
+//!   started again with the same run id does not touch finished devices and
+//!   re-checks the ones that were in flight (read back and compared before
+//!   anything is applied).
+
+pub mod journal;
+mod progress;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use journal::{Event, Journal, JournalError, journal_path};
+pub use progress::Progress;
+
+use crate::clock::Clock;
+use crate::config::{Config, Job, JobKind};
+use crate::device::DeviceLink;
+use crate::jobs::acl::{AclJob, Status, push_acl};
+use crate::jobs::exec::run_commands_on;
+use crate::jobs::pots::run_pots;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("job {job}: {reason}")]
+    Job { job: String, reason: String },
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Names the journal: a run started again with the same id resumes.
+    pub run_id: String,
+    pub window: Option<String>,
+    pub jobs: Vec<String>,
+    /// When the window closes.
+    pub deadline: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    /// Only these devices (indexes), when given.
+    pub only: Option<Vec<usize>>,
+}
+
+/// One device's outcome in one job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRecord {
+    pub device: String,
+    /// changed, unchanged, would-change, ok, failed, skipped, held, not-started, done
+    pub status: String,
+    pub reason: Option<String>,
+    /// The job's own result for the device (ACL diff, outputs, calls ...).
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl DeviceRecord {
+    fn plain(device: &str, status: &str, reason: String) -> Self {
+        DeviceRecord {
+            device: device.into(),
+            status: status.into(),
+            reason: Some(reason),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status == "failed"
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobReport {
+    pub name: String,
+    pub kind: String,
+    pub devices: Vec<DeviceRecord>,
+    /// POTS: one entry per call, in the job's order.
+    pub calls: Vec<serde_json::Value>,
+    /// Why later tiers were held, if they were.
+    pub held: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub window: Option<String>,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub deadline: Option<DateTime<Utc>>,
+    /// This run picked up a journal left by an earlier attempt.
+    pub resumed: bool,
+    pub jobs: Vec<JobReport>,
+}
+
+impl RunReport {
+    /// Devices per status over all jobs (for summaries and mail subjects).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut c = BTreeMap::new();
+        for j in &self.jobs {
+            for d in &j.devices {
+                *c.entry(d.status.clone()).or_insert(0) += 1;
+            }
+        }
+        c
+    }
+}
+
+/// Everything a run needs besides its plan.
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub links: Arc<BTreeMap<usize, DeviceLink>>,
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled on SIGTERM: no new device starts.
+    pub stop: CancellationToken,
+    pub progress: Arc<Progress>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Proof {
+    Proven,
+    Rejected(String),
+}
+
+/// State shared by the jobs of one run.
+struct RunState {
+    journal: Journal,
+    finished: HashMap<(String, String), DeviceRecord>,
+    /// Started by an earlier attempt that died before they finished.
+    in_flight: std::collections::HashSet<(String, String)>,
+    /// Device index → why it is out of this run.
+    failed: Mutex<HashMap<usize, String>>,
+    rejections: AtomicU32,
+    proofs: Mutex<HashMap<String, Proof>>,
+    deadline: Option<DateTime<Utc>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Engine {
+    pub async fn run(&self, plan: &RunPlan) -> Result<RunReport, EngineError> {
+        let path = journal_path(&self.config.daemon.state_dir, &plan.run_id);
+        let earlier = journal::load(&path)?;
+        let resumed = !earlier.is_empty();
+        let mut deadline = plan.deadline;
+        let mut started = self.clock.now();
+        let mut finished = HashMap::new();
+        let mut in_flight = std::collections::HashSet::new();
+        for e in &earlier {
+            if let Event::Started { job, device, .. } = e {
+                in_flight.insert((job.clone(), device.clone()));
+            }
+            match e {
+                Event::RunStarted {
+                    deadline: d, at, ..
+                } => {
+                    deadline = *d;
+                    started = *at;
+                }
+                Event::Finished {
+                    job,
+                    device,
+                    record,
+                } => {
+                    finished.insert((job.clone(), device.clone()), record.clone());
+                }
+                _ => {}
+            }
+        }
+        let (journal, writer) = Journal::open(&path)?;
+        if !resumed {
+            let planned = plan
+                .jobs
+                .iter()
+                .filter_map(|j| self.config.job(j))
+                .map(|j| {
+                    (
+                        j.name.clone(),
+                        self.targets(j, plan)
+                            .iter()
+                            .map(|&i| self.config.devices[i].name.clone())
+                            .collect(),
+                    )
+                })
+                .collect();
+            journal
+                .record(&Event::RunStarted {
+                    run_id: plan.run_id.clone(),
+                    window: plan.window.clone(),
+                    deadline,
+                    at: started,
+                    planned,
+                })
+                .await;
+        }
+        let mut failed = HashMap::new();
+        for ((job, device), r) in &finished {
+            if r.failed()
+                && let Some(i) = self.config.devices.iter().position(|d| &d.name == device)
+            {
+                failed.insert(i, format!("failed in job {job}"));
+            }
+        }
+        in_flight.retain(|k| !finished.contains_key(k));
+        let state = Arc::new(RunState {
+            journal: journal.clone(),
+            finished,
+            in_flight,
+            failed: Mutex::new(failed),
+            rejections: AtomicU32::new(0),
+            proofs: Mutex::new(HashMap::new()),
+            deadline,
+        });
+        let mut jobs = Vec::new();
+        for name in &plan.jobs {
+            let Some(job) = self.config.job(name) else {
+                return Err(EngineError::Job {
+                    job: name.clone(),
+                    reason: "not in the config".into(),
+                });
+            };
+            self.progress.start_job(name, self.targets(job, plan).len());
+            let report = match &job.kind {
+                JobKind::Pots { lines, guard_time } => {
+                    self.pots_job(job, plan, &state, lines, *guard_time).await
+                }
+                _ => self.device_job(job, plan, &state).await?,
+            };
+            jobs.push(report);
+        }
+        journal
+            .record(&Event::RunFinished {
+                at: self.clock.now(),
+            })
+            .await;
+        drop(state);
+        drop(journal);
+        let _ = writer.await;
+        Ok(RunReport {
+            run_id: plan.run_id.clone(),
+            window: plan.window.clone(),
+            started,
+            finished: self.clock.now(),
+            deadline,
+            resumed,
+            jobs,
+        })
+    }
+
+    fn targets(&self, job: &Job, plan: &RunPlan) -> Vec<usize> {
+        job.targets
+            .iter()
+            .copied()
+            .filter(|i| plan.only.as_ref().is_none_or(|o| o.contains(i)))
+            .collect()
+    }
+
+    /// Why a device may not start now, if it may not.
+    fn gate(&self, job: &Job, state: &RunState) -> Option<(&'static str, String)> {
+        if self.stop.is_cancelled() {
+            return Some((
+                "not-started",
+                "the run was stopped before this device started".into(),
+            ));
+        }
+        if let Some(deadline) = state.deadline {
+            let now = self.clock.now();
+            let budget = chrono::Duration::from_std(job.budget).unwrap_or(chrono::Duration::zero());
+            if now >= deadline {
+                return Some((
+                    "not-started",
+                    format!("window closed at {}", deadline.format("%H:%M UTC")),
+                ));
+            }
+            if now + budget > deadline {
+                return Some((
+                    "not-started",
+                    format!(
+                        "window closed: it closes at {}, too soon for this job's budget of {}",
+                        deadline.format("%H:%M:%S UTC"),
+                        humantime::format_duration(job.budget)
+                    ),
+                ));
+            }
+        }
+        let max = self.config.daemon.max_auth_failures;
+        let n = state.rejections.load(Ordering::SeqCst);
+        if n >= max {
+            return Some((
+                "not-started",
+                format!(
+                    "lockout brake: {n} login(s) rejected in this run (max_auth_failures = {max}); no new device is started"
+                ),
+            ));
+        }
+        None
+    }
+
+    async fn finish(&self, state: &RunState, job: &str, record: DeviceRecord) -> DeviceRecord {
+        state
+            .journal
+            .record(&Event::Finished {
+                job: job.into(),
+                device: record.device.clone(),
+                record: record.clone(),
+            })
+            .await;
+        self.progress.done(&record.status);
+        record
+    }
+
+    async fn device_job(
+        &self,
+        job: &Job,
+        plan: &RunPlan,
+        state: &Arc<RunState>,
+    ) -> Result<JobReport, EngineError> {
+        let work = Arc::new(match &job.kind {
+            JobKind::Acl {
+                acl_name,
+                acl_lines,
+                save,
+                safety_net,
+                revert_minutes,
+            } => {
+                let acl = AclJob::new(acl_name, acl_lines, *save, *safety_net, *revert_minutes)
+                    .map_err(|e| EngineError::Job {
+                        job: job.name.clone(),
+                        reason: e.0,
+                    })?;
+                Work::Acl(acl, plan.dry_run)
+            }
+            JobKind::Exec { commands } => Work::Exec(commands.clone()),
+            JobKind::Pots { .. } => {
+                return Err(EngineError::Job {
+                    job: job.name.clone(),
+                    reason: "not a per-device job".into(),
+                });
+            }
+        });
+        let mut tiers: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for i in self.targets(job, plan) {
+            tiers
+                .entry(self.config.devices[i].tier)
+                .or_default()
+                .push(i);
+        }
+        let mut records: BTreeMap<usize, DeviceRecord> = BTreeMap::new();
+        let mut held: Option<String> = None;
+        for (tier, devices) in tiers {
+            if let Some(why) = &held {
+                for i in devices {
+                    let name = &self.config.devices[i].name;
+                    let r = self
+                        .finish(
+                            state,
+                            &job.name,
+                            DeviceRecord::plain(name, "held", why.clone()),
+                        )
+                        .await;
+                    records.insert(i, r);
+                }
+                continue;
+            }
+            let tier_records = self.run_tier(job, state, &work, &devices).await;
+            let failures = tier_records.values().filter(|r| r.failed()).count();
+            records.extend(tier_records);
+            if let Some(max) = job.max_failures
+                && max.exceeded(failures, devices.len())
+            {
+                held = Some(format!(
+                    "tier {tier}: {failures} of {} devices failed, more than max_failures allows; later tiers held",
+                    devices.len()
+                ));
+            }
+        }
+        let kind = if matches!(job.kind, JobKind::Acl { .. }) {
+            "acl"
+        } else {
+            "exec"
+        };
+        Ok(JobReport {
+            name: job.name.clone(),
+            kind: kind.into(),
+            devices: records.into_values().collect(),
+            calls: Vec::new(),
+            held,
+        })
+    }
+
+    async fn run_tier(
+        &self,
+        job: &Job,
+        state: &Arc<RunState>,
+        work: &Arc<Work>,
+        devices: &[usize],
+    ) -> BTreeMap<usize, DeviceRecord> {
+        let mut records = BTreeMap::new();
+        let limit = Arc::new(Semaphore::new(job.concurrency.max(1)));
+        let caps: Vec<(crate::config::Selector, Arc<Semaphore>)> = job
+            .caps
+            .iter()
+            .map(|(s, n)| (s.clone(), Arc::new(Semaphore::new(*n))))
+            .collect();
+        let mut set = tokio::task::JoinSet::new();
+        for &i in devices {
+            let d = &self.config.devices[i];
+            if let Some(r) = state.finished.get(&(job.name.clone(), d.name.clone())) {
+                // Finished before a restart: not touched again.
+                self.progress.done(&r.status);
+                records.insert(i, r.clone());
+                continue;
+            }
+            let out = lock(&state.failed).get(&i).cloned();
+            if let Some(why) = out {
+                records.insert(
+                    i,
+                    self.finish(
+                        state,
+                        &job.name,
+                        DeviceRecord::plain(&d.name, "skipped", why),
+                    )
+                    .await,
+                );
+                continue;
+            }
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
+            };
+            let mut cap_permits = Vec::new();
+            for (sel, sem) in &caps {
+                if sel.matches(&d.name, &d.tags)
+                    && let Ok(p) = sem.clone().acquire_owned().await
+                {
+                    cap_permits.push(p);
+                }
+            }
+            if let Some((status, why)) = self.gate(job, state) {
+                records.insert(
+                    i,
+                    self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
+                        .await,
+                );
+                continue;
+            }
+            let proof = lock(&state.proofs).get(&d.credentials).cloned();
+            if let Some(Proof::Rejected(who)) = proof {
+                let why = format!(
+                    "the credentials of profile {} were rejected by {who}",
+                    d.credentials
+                );
+                records.insert(
+                    i,
+                    self.finish(
+                        state,
+                        &job.name,
+                        DeviceRecord::plain(&d.name, "not-started", why),
+                    )
+                    .await,
+                );
+                continue;
+            }
+            state
+                .journal
+                .record(&Event::Started {
+                    job: job.name.clone(),
+                    device: d.name.clone(),
+                    at: self.clock.now(),
+                })
+                .await;
+            let link = self.links.get(&i).cloned();
+            let in_flight = state
+                .in_flight
+                .contains(&(job.name.clone(), d.name.clone()));
+            let (work, state2, job_name, name, profile) = (
+                work.clone(),
+                state.clone(),
+                job.name.clone(),
+                d.name.clone(),
+                d.credentials.clone(),
+            );
+            let task = async move {
+                let _held = (permit, cap_permits);
+                let (record, rejected) = match link {
+                    Some(link) => work.run(&link, in_flight).await,
+                    None => (
+                        DeviceRecord::plain(
+                            &name,
+                            "failed",
+                            "no login for its credential profile".into(),
+                        ),
+                        false,
+                    ),
+                };
+                if rejected {
+                    state2.rejections.fetch_add(1, Ordering::SeqCst);
+                    lock(&state2.proofs).insert(profile, Proof::Rejected(name.clone()));
+                } else if record.status != "failed"
+                    || !record
+                        .reason
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains("connect")
+                {
+                    lock(&state2.proofs).entry(profile).or_insert(Proof::Proven);
+                }
+                let _ = &job_name;
+                (i, record)
+            };
+            if proof.is_none() {
+                // The profile's first login runs alone: nothing else of this
+                // profile starts until it is proven or refused.
+                let (i, record) = task.await;
+                records.insert(i, self.record_failure(state, &job.name, i, record).await);
+            } else {
+                set.spawn(task);
+            }
+        }
+        while let Some(done) = set.join_next().await {
+            if let Ok((i, record)) = done {
+                records.insert(i, self.record_failure(state, &job.name, i, record).await);
+            }
+        }
+        for &i in devices {
+            if let std::collections::btree_map::Entry::Vacant(e) = records.entry(i) {
+                let name = &self.config.devices[i].name;
+                e.insert(
+                    self.finish(
+                        state,
+                        &job.name,
+                        DeviceRecord::plain(
+                            name,
+                            "failed",
+                            "its task ended abnormally (see the log)".into(),
+                        ),
+                    )
+                    .await,
+                );
+            }
+        }
+        records
+    }
+
+    async fn record_failure(
+        &self,
+        state: &RunState,
+        job: &str,
+        i: usize,
+        record: DeviceRecord,
+    ) -> DeviceRecord {
+        if record.failed() {
+            lock(&state.failed).insert(i, format!("failed in job {job}"));
+        }
+        self.finish(state, job, record).await
+    }
+
+    async fn pots_job(
+        &self,
+        job: &Job,
+        plan: &RunPlan,
+        state: &Arc<RunState>,
+        lines: &[crate::config::PotsLine],
+        guard: std::time::Duration,
+    ) -> JobReport {
+        let mut devices = Vec::new();
+        let mut links = BTreeMap::new();
+        let mut calls_done: Vec<serde_json::Value> = Vec::new();
+        let mut dialers = Vec::new();
+        for i in self.targets(job, plan) {
+            let d = &self.config.devices[i];
+            if let Some(r) = state.finished.get(&(job.name.clone(), d.name.clone())) {
+                calls_done.extend(r.detail.as_array().cloned().unwrap_or_default());
+                devices.push(r.clone());
+                continue;
+            }
+            let out = lock(&state.failed).get(&i).cloned();
+            if let Some(why) = out {
+                devices.push(
+                    self.finish(
+                        state,
+                        &job.name,
+                        DeviceRecord::plain(&d.name, "skipped", why),
+                    )
+                    .await,
+                );
+                continue;
+            }
+            if let Some((status, why)) = self.gate(job, state) {
+                devices.push(
+                    self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
+                        .await,
+                );
+                continue;
+            }
+            if let Some(l) = self.links.get(&i) {
+                links.insert(d.name.clone(), l.clone());
+                dialers.push(d.name.clone());
+                state
+                    .journal
+                    .record(&Event::Started {
+                        job: job.name.clone(),
+                        device: d.name.clone(),
+                        at: self.clock.now(),
+                    })
+                    .await;
+            }
+        }
+        let calls: Vec<_> = lines
+            .iter()
+            .filter(|l| dialers.contains(&l.dialer))
+            .cloned()
+            .collect();
+        let deadline = state.deadline.map(|d| {
+            std::time::Instant::now() + (d - self.clock.now()).to_std().unwrap_or_default()
+        });
+        let results = run_pots(Arc::new(calls), links, job.concurrency, guard, deadline).await;
+        for dialer in dialers {
+            let mine: Vec<serde_json::Value> = results
+                .iter()
+                .filter(|r| r.dialer == dialer)
+                .filter_map(|r| serde_json::to_value(r).ok())
+                .collect();
+            let unreachable = results.iter().filter(|r| r.dialer == dialer).all(|r| {
+                r.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("unreachable") || e.contains("not tried"))
+            });
+            let (status, reason) = if unreachable && !mine.is_empty() {
+                (
+                    "failed",
+                    results
+                        .iter()
+                        .find(|r| r.dialer == dialer)
+                        .and_then(|r| r.error.clone()),
+                )
+            } else {
+                ("done", None)
+            };
+            calls_done.extend(mine.iter().cloned());
+            let record = DeviceRecord {
+                device: dialer.clone(),
+                status: status.into(),
+                reason,
+                detail: serde_json::Value::Array(mine),
+            };
+            devices.push(self.finish(state, &job.name, record).await);
+        }
+        let order: Vec<&str> = lines.iter().map(|l| l.branch.as_str()).collect();
+        calls_done.sort_by_key(|c| {
+            order
+                .iter()
+                .position(|b| c["branch"] == *b)
+                .unwrap_or(usize::MAX)
+        });
+        let by_inventory = |r: &DeviceRecord| {
+            self.config
+                .devices
+                .iter()
+                .position(|d| d.name == r.device)
+                .unwrap_or(usize::MAX)
+        };
+        devices.sort_by_key(by_inventory);
+        JobReport {
+            name: job.name.clone(),
+            kind: "pots".into(),
+            devices,
+            calls: calls_done,
+            held: None,
+        }
+    }
+}
+
+/// What one device does in a per-device job.
+enum Work {
+    Acl(AclJob, bool),
+    Exec(Vec<String>),
+}
+
+impl Work {
+    async fn run(&self, link: &DeviceLink, in_flight: bool) -> (DeviceRecord, bool) {
+        let name = link.target.name.clone();
+        match self {
+            Work::Acl(job, dry_run) => {
+                let r = push_acl(link, job, *dry_run, in_flight).await;
+                let reason = match r.status {
+                    Status::Failed | Status::Skipped => {
+                        let mut why = format!(
+                            "{}{}",
+                            r.step
+                                .as_deref()
+                                .map(|s| format!("at {s}: "))
+                                .unwrap_or_default(),
+                            r.error.clone().unwrap_or_default()
+                        );
+                        if let Some(line) = &r.line {
+                            why.push_str(&format!(" (line `{line}`)"));
+                        }
+                        if let Some(restored) = &r.restored {
+                            why.push_str(&format!("; {restored}"));
+                        }
+                        Some(why)
+                    }
+                    _ => None,
+                };
+                let rejected = r.auth_rejected;
+                let status = r.status.name().to_string();
+                (
+                    DeviceRecord {
+                        device: name,
+                        status,
+                        reason,
+                        detail: serde_json::to_value(&r).unwrap_or_default(),
+                    },
+                    rejected,
+                )
+            }
+            Work::Exec(commands) => {
+                let r = run_commands_on(link, commands).await;
+                let status = if r.error.is_none() { "ok" } else { "failed" };
+                let rejected = r.auth_rejected;
+                (
+                    DeviceRecord {
+                        device: name,
+                        status: status.into(),
+                        reason: r.error.clone(),
+                        detail: serde_json::to_value(&r).unwrap_or_default(),
+                    },
+                    rejected,
+                )
+            }
+        }
+    }
+}

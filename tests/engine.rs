@@ -1,0 +1,403 @@
+//! The run engine against the lab: order, caps, brakes, deadline, resume.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The kill test waits on a blocking thread before killing the child.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{PASSWORD, start_lab};
+use nightshift::lab::{Lab, LabSpec};
+
+async fn fleet(spec: LabSpec, extra: &str, job_keys: &str) -> (Lab, tempfile::TempDir, PathBuf) {
+    // Short timers (the revert timer is 6 s) unless the test asks otherwise.
+    let spec = if spec.time_scale == 1.0 {
+        LabSpec {
+            time_scale: 0.01,
+            ..spec
+        }
+    } else {
+        spec
+    };
+    let lab = start_lab(spec).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.toml");
+    lab.write_config(&path).unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace(
+        "concurrency = 20\n",
+        &format!("concurrency = 20\n{job_keys}"),
+    );
+    text = text.replace("[windows.nightly]", &format!("{extra}\n[windows.nightly]"));
+    std::fs::write(&path, text).unwrap();
+    (lab, dir, path)
+}
+
+fn spawn_run(config: &Path, args: &[&str]) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .arg("run")
+        .args(args)
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
+        .unwrap();
+    c
+}
+
+async fn run(config: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let json = config.with_extension(format!("{}.json", rand::random::<u32>()));
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend(["--json".to_string(), json.display().to_string()]);
+    let config = config.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        spawn_run(&config, &refs).wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let v = std::fs::read_to_string(&json)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|_| panic!("no report: {text}"));
+    (out.status.code(), v, text)
+}
+
+fn status_of(v: &serde_json::Value, job: &str, device: &str) -> (String, String) {
+    let d = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["job"] == job && d["name"] == device)
+        .unwrap_or_else(|| panic!("{job}/{device} in {v}"));
+    (
+        d["status"].as_str().unwrap().to_string(),
+        d["reason"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiers_then_serial_order_and_caps() {
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 4,
+            nxos: 3,
+            latency: Duration::from_millis(3),
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let (code, _, text) = run(&config, &["lock-it-down"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    let st = lab.stats();
+    let last_tier1 = st
+        .devices
+        .iter()
+        .filter(|d| d.name.starts_with("ios"))
+        .map(|d| d.last_logout_ms.unwrap())
+        .max()
+        .unwrap();
+    let first_tier2 = st
+        .devices
+        .iter()
+        .filter(|d| d.name.starts_with("nxos"))
+        .map(|d| d.first_login_ms.unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        last_tier1 <= first_tier2,
+        "tier 1 finished ({last_tier1} ms) before tier 2 started ({first_tier2} ms)"
+    );
+
+    // concurrency = 1: strictly serial, in inventory order.
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 4,
+            nxos: 0,
+            latency: Duration::from_millis(3),
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let (code, _, _) = run(&config, &["lock-it-down", "--concurrency", "1"]).await;
+    assert_eq!(code, Some(0));
+    let st = lab.stats();
+    assert_eq!(st.max_concurrent_sessions, 1);
+    for w in st.devices.windows(2) {
+        assert!(
+            w[0].last_logout_ms.unwrap() <= w[1].first_login_ms.unwrap(),
+            "{} before {}",
+            w[0].name,
+            w[1].name
+        );
+    }
+
+    // A cap of 2 on the closets, concurrency 20.
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 8,
+            nxos: 0,
+            latency: Duration::from_millis(5),
+            ..Default::default()
+        },
+        "",
+        "caps = { \"tag:closet\" = 2 }\n",
+    )
+    .await;
+    let (code, _, _) = run(&config, &["lock-it-down"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(lab.stats().max_concurrent_sessions, 2);
+    lab.shutdown().await;
+}
+
+const SHOW_JOB: &str = "[jobs.show]\nkind = \"exec\"\ndevices = [\"ios-*\", \"nxos-*\"]\ncommands = [\"show version\"]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_device_is_skipped_by_later_jobs_and_the_failure_brake_holds_tiers() {
+    let faults = vec!["reject:ios-002:3".parse().unwrap()];
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 3,
+            nxos: 2,
+            faults,
+            ..Default::default()
+        },
+        SHOW_JOB,
+        "max_failures = 0\n",
+    )
+    .await;
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "jobs = [\"lock-it-down\"]",
+        "jobs = [\"lock-it-down\", \"show\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, v, text) = run(&config, &["--window", "nightly", "--now"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(status_of(&v, "lock-it-down", "ios-002").0, "failed");
+    assert_eq!(status_of(&v, "lock-it-down", "ios-001").0, "changed");
+    let (held, why) = status_of(&v, "lock-it-down", "nxos-001");
+    assert_eq!(held, "held");
+    assert!(why.contains("tier 1: 1 of 3 devices failed"), "{why}");
+    assert_eq!(
+        status_of(&v, "show", "ios-002"),
+        ("skipped".into(), "failed in job lock-it-down".into())
+    );
+    assert_eq!(status_of(&v, "show", "ios-001").0, "ok");
+    assert_eq!(
+        status_of(&v, "show", "nxos-001").0,
+        "ok",
+        "held in one job is not failed"
+    );
+    assert!(text.contains("held: tier 1: 1 of 3 devices failed"));
+    assert_eq!(lab.stats().device("nxos-001").unwrap().config_lines, 0);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lockout_brake_stops_new_devices_after_one_rejection() {
+    let faults = ["auth:ios-003", "auth:ios-004", "auth:ios-005"]
+        .iter()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 8,
+            nxos: 0,
+            faults,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let (code, v, _) = run(&config, &["lock-it-down", "--concurrency", "1"]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        lab.stats().auth_failures,
+        1,
+        "one rejected login, not one per device"
+    );
+    assert_eq!(status_of(&v, "lock-it-down", "ios-003").0, "failed");
+    for n in ["ios-004", "ios-005", "ios-006", "ios-007", "ios-008"] {
+        let (s, why) = status_of(&v, "lock-it-down", n);
+        assert_eq!(s, "not-started", "{n}");
+        assert!(
+            why.starts_with("lockout brake: 1 login(s) rejected"),
+            "{why}"
+        );
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_starts_that_cannot_finish_before_the_window_closes() {
+    // Budget 30 s, window 20 s: no device fits.
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 2,
+            nxos: 0,
+            ..Default::default()
+        },
+        "",
+        "budget = \"30s\"\n",
+    )
+    .await;
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("duration = \"4h\"", "duration = \"20s\"");
+    std::fs::write(&config, text).unwrap();
+    let (code, v, _) = run(&config, &["--window", "nightly", "--now"]).await;
+    assert_eq!(code, Some(1));
+    let (s, why) = status_of(&v, "lock-it-down", "ios-001");
+    assert_eq!(s, "not-started");
+    assert!(why.starts_with("window closed"), "{why}");
+    assert_eq!(lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(), 0);
+
+    // Budget 1 s, window 3 s, devices taking ~0.7 s one at a time: some run, the rest do not start.
+    // Time scale 0.1: the 10-minute revert timer is 60 s, longer than the change.
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 8,
+            nxos: 0,
+            latency: Duration::from_millis(60),
+            time_scale: 0.1,
+            ..Default::default()
+        },
+        "",
+        "budget = \"1s\"\n",
+    )
+    .await;
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("duration = \"4h\"", "duration = \"3s\"");
+    std::fs::write(&config, text).unwrap();
+    let (_, v, text) = run(
+        &config,
+        &["--window", "nightly", "--now", "--concurrency", "1"],
+    )
+    .await;
+    let statuses: Vec<String> = (1..=8)
+        .map(|i| status_of(&v, "lock-it-down", &format!("ios-{i:03}")).0)
+        .collect();
+    let changed = statuses.iter().filter(|s| *s == "changed").count();
+    assert!(
+        changed >= 1 && statuses.iter().any(|s| s == "not-started"),
+        "{statuses:?}\n{text}"
+    );
+    // Started devices finished; none was cut half-way.
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s == "changed" || s == "not-started"),
+        "{statuses:?}"
+    );
+    assert!(lab.stats().devices.iter().all(|d| d.unprotected_ms == 0));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_kill_9_touches_no_finished_device_again() {
+    // Time scale 0.1: revert timers (60 s) outlive the kills, so resuming
+    // must confirm the ones an attempt left pending.
+    let (lab, dir, config) = fleet(
+        LabSpec {
+            ios: 450,
+            nxos: 50,
+            latency: Duration::from_millis(2),
+            time_scale: 0.1,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let run_id = "resume-test";
+    let journal = dir
+        .path()
+        .join("lab.state/journal")
+        .join(format!("{run_id}.jsonl"));
+    let finished_in = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "finished")
+            .map(|e| e["device"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for attempt in 0..2 {
+        let cfg = config.clone();
+        let delay = Duration::from_millis(1500 + u64::from(rand::random::<u16>() % 2000));
+        let killed = tokio::task::spawn_blocking(move || {
+            let mut child = spawn_run(
+                &cfg,
+                &["lock-it-down", "--run-id", run_id, "--concurrency", "40"],
+            );
+            std::thread::sleep(delay);
+            let _ = child.kill(); // SIGKILL
+            child.wait().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(!killed.success(), "attempt {attempt} was killed");
+    }
+    let done_before = finished_in(&journal);
+    assert!(
+        !done_before.is_empty() && done_before.len() < 500,
+        "killed mid-run: {} finished",
+        done_before.len()
+    );
+    let logins_before: Vec<(String, u64)> = lab
+        .stats()
+        .devices
+        .iter()
+        .map(|d| (d.name.clone(), d.logins))
+        .collect();
+    let (code, v, text) = run(
+        &config,
+        &["lock-it-down", "--run-id", run_id, "--concurrency", "40"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(v["resumed"], true);
+    let devices = v["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 500, "every device accounted for");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["status"] == "changed" || d["status"] == "unchanged"),
+        "{text}"
+    );
+    let st = lab.stats();
+    for (name, before) in &logins_before {
+        if done_before.contains(name) {
+            assert_eq!(
+                st.device(name).unwrap().logins,
+                *before,
+                "{name} finished before the kill and was touched again"
+            );
+        }
+    }
+    for d in &st.devices {
+        assert_eq!(d.unprotected_ms, 0, "{}", d.name);
+        assert!(d.saved, "{}", d.name);
+    }
+    lab.shutdown().await;
+}
