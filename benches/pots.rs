@@ -79,6 +79,7 @@ async fn main() {
             target,
             login,
             known,
+            on_login: None,
         },
     )]);
     let guard = Duration::from_secs_f64(scale);

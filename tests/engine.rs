@@ -333,7 +333,7 @@ async fn resume_after_kill_9_touches_no_finished_device_again() {
         .path()
         .join("lab.state/journal")
         .join(format!("{run_id}.jsonl"));
-    let finished_in = |path: &Path| -> Vec<String> {
+    fn finished_in(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
@@ -341,22 +341,28 @@ async fn resume_after_kill_9_touches_no_finished_device_again() {
             .filter(|e| e["event"] == "finished")
             .map(|e| e["device"].as_str().unwrap().to_string())
             .collect()
-    };
+    }
+    // Kill at random points: once the journal shows a random number of
+    // finished devices, then again further on.
+    let mut threshold = 20 + usize::from(rand::random::<u8>()) % 100;
     for attempt in 0..2 {
-        let cfg = config.clone();
-        let delay = Duration::from_millis(1500 + u64::from(rand::random::<u16>() % 2000));
+        let (cfg, journal) = (config.clone(), journal.clone());
         let killed = tokio::task::spawn_blocking(move || {
             let mut child = spawn_run(
                 &cfg,
                 &["lock-it-down", "--run-id", run_id, "--concurrency", "40"],
             );
-            std::thread::sleep(delay);
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while finished_in(&journal).len() < threshold && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill(); // SIGKILL
             child.wait().unwrap()
         })
         .await
         .unwrap();
         assert!(!killed.success(), "attempt {attempt} was killed");
+        threshold += 50 + usize::from(rand::random::<u8>()) % 150;
     }
     let done_before = finished_in(&journal);
     assert!(

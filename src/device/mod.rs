@@ -198,11 +198,37 @@ pub struct DeviceLink {
     pub target: Target,
     pub login: Login,
     pub known: Arc<KnownHosts>,
+    /// Told, once, whether the first login was accepted (`true`) or
+    /// rejected (`false`): a run fans out as soon as credentials are proven,
+    /// without waiting for the first device's whole job.
+    pub on_login: Option<LoginSignal>,
 }
+
+/// See [`DeviceLink::on_login`].
+pub type LoginSignal = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>;
 
 impl DeviceLink {
     pub async fn open(&self) -> Result<Session, DeviceError> {
-        Session::open(&self.target, &self.login, &self.known).await
+        let result = Session::open(&self.target, &self.login, &self.known).await;
+        if let Some(signal) = &self.on_login {
+            let sender = signal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(tx) = sender {
+                match &result {
+                    Ok(_) => {
+                        let _ = tx.send(true);
+                    }
+                    Err(e) if e.is_auth_rejected() => {
+                        let _ = tx.send(false);
+                    }
+                    // Unreachable proves nothing: the sender is dropped.
+                    Err(_) => {}
+                }
+            }
+        }
+        result
     }
 }
 

@@ -493,14 +493,23 @@ impl Engine {
                     at: self.clock.now(),
                 })
                 .await;
-            let link = self.links.get(&i).cloned();
+            let mut link = self.links.get(&i).cloned();
+            // The profile's first login: others wait for its verdict only.
+            let verdict = if proof.is_none() {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if let Some(l) = link.as_mut() {
+                    l.on_login = Some(Arc::new(Mutex::new(Some(tx))));
+                }
+                Some(rx)
+            } else {
+                None
+            };
             let in_flight = state
                 .in_flight
                 .contains(&(job.name.clone(), d.name.clone()));
-            let (work, state2, job_name, name, profile) = (
+            let (work, state2, name, profile) = (
                 work.clone(),
                 state.clone(),
-                job.name.clone(),
                 d.name.clone(),
                 d.credentials.clone(),
             );
@@ -520,25 +529,35 @@ impl Engine {
                 if rejected {
                     state2.rejections.fetch_add(1, Ordering::SeqCst);
                     lock(&state2.proofs).insert(profile, Proof::Rejected(name.clone()));
-                } else if record.status != "failed"
-                    || !record
-                        .reason
-                        .as_deref()
-                        .unwrap_or_default()
-                        .contains("connect")
-                {
-                    lock(&state2.proofs).entry(profile).or_insert(Proof::Proven);
                 }
-                let _ = &job_name;
                 (i, record)
             };
-            if proof.is_none() {
-                // The profile's first login runs alone: nothing else of this
-                // profile starts until it is proven or refused.
-                let (i, record) = task.await;
-                records.insert(i, self.record_failure(state, &job.name, i, record).await);
-            } else {
-                set.spawn(task);
+            set.spawn(task);
+            if let Some(rx) = verdict {
+                // Nothing else of this profile starts until its first login
+                // is accepted or refused; an unreachable device proves
+                // nothing, so the next one is tried alone again.
+                match rx.await {
+                    Ok(true) => {
+                        lock(&state.proofs)
+                            .entry(d.credentials.clone())
+                            .or_insert(Proof::Proven);
+                    }
+                    Ok(false) => {
+                        lock(&state.proofs)
+                            .insert(d.credentials.clone(), Proof::Rejected(d.name.clone()));
+                    }
+                    Err(_) => {
+                        while let Some(done) = set.join_next().await {
+                            if let Ok((i, record)) = done {
+                                records.insert(
+                                    i,
+                                    self.record_failure(state, &job.name, i, record).await,
+                                );
+                            }
+                        }
+                    }
+                }
             }
         }
         while let Some(done) = set.join_next().await {
