@@ -163,6 +163,13 @@ impl LabShared {
 pub struct Lab {
     shared: Arc<LabShared>,
     devices: Vec<Arc<LabDevice>>,
+    /// Ports of `refuse` devices: bound, never listening.
+    _reserved: Vec<tokio::net::TcpSocket>,
+}
+
+enum Endpoint {
+    Listening(TcpListener),
+    Refusing(tokio::net::TcpSocket),
 }
 
 impl Drop for Lab {
@@ -267,6 +274,7 @@ impl Lab {
         let mut rng = rand::rng();
         let mut legacy_key: Option<PrivateKey> = None;
         let mut devices = Vec::with_capacity(names.len());
+        let mut reserved = Vec::new();
         for (index, (name, platform, tier)) in names.into_iter().enumerate() {
             let faults = spec.faults_for(&name);
             let key = if faults.legacy {
@@ -293,18 +301,29 @@ impl Lab {
             };
             let port = spec.base_port.map_or(0, |p| p + index as u16);
             let want = SocketAddr::new(spec.host, port);
-            let listener = TcpListener::bind(want)
-                .await
-                .map_err(|source| LabError::Bind {
-                    device: name.clone(),
-                    addr: want,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| LabError::Bind {
+            let bind_err = |source| LabError::Bind {
                 device: name.clone(),
                 addr: want,
                 source,
-            })?;
+            };
+            // `refuse`: a socket that is bound but never listens. Connections
+            // are refused, and the port stays reserved (a closed listener's
+            // port could be taken by another process meanwhile).
+            let (socket, addr) = if spec.faults_for(&name).refuse {
+                let sock = if want.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }
+                .map_err(bind_err)?;
+                sock.bind(want).map_err(bind_err)?;
+                let addr = sock.local_addr().map_err(bind_err)?;
+                (Endpoint::Refusing(sock), addr)
+            } else {
+                let listener = TcpListener::bind(want).await.map_err(bind_err)?;
+                let addr = listener.local_addr().map_err(bind_err)?;
+                (Endpoint::Listening(listener), addr)
+            };
             let mut state = DeviceState::new(platform, initial_config(&name, platform, index));
             if name == spec::HUB {
                 for l in 0..spec.dialer_lines {
@@ -329,18 +348,25 @@ impl Lab {
                 faults,
                 state: Mutex::new(state),
             });
-            if dev.faults.refuse {
-                // Closing the listener leaves the port refusing connections.
-                drop(listener);
-            } else {
-                let config = Arc::new(server::server_config(&dev, key));
-                shared
-                    .tracker
-                    .spawn(server::serve(dev.clone(), listener, config, shared.clone()));
+            match socket {
+                Endpoint::Refusing(sock) => reserved.push(sock),
+                Endpoint::Listening(listener) => {
+                    let config = Arc::new(server::server_config(&dev, key));
+                    shared.tracker.spawn(server::serve(
+                        dev.clone(),
+                        listener,
+                        config,
+                        shared.clone(),
+                    ));
+                }
             }
             devices.push(dev);
         }
-        Ok(Lab { shared, devices })
+        Ok(Lab {
+            shared,
+            devices,
+            _reserved: reserved,
+        })
     }
 
     pub fn devices(&self) -> &[Arc<LabDevice>] {
