@@ -3,15 +3,13 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{PASSWORD, Shell, connect, ios_enable, start_lab};
 use nightshift::lab::{Lab, LabSpec};
 use russh::client::KeyboardInteractiveAuthResponse;
-use russh::keys::{Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
-use russh::{Preferred, cipher, kex, mac};
+use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
 
 async fn lab_with(faults: &[&str]) -> Lab {
     start_lab(LabSpec {
@@ -131,34 +129,6 @@ async fn drop_and_reject_on_config_lines() {
     lab.shutdown().await;
 }
 
-fn legacy_client() -> Preferred {
-    Preferred {
-        kex: Cow::Owned(vec![
-            kex::CURVE25519,
-            kex::DH_G14_SHA256,
-            kex::DH_G14_SHA1,
-            kex::DH_GEX_SHA1,
-            kex::DH_G1_SHA1,
-        ]),
-        key: Cow::Owned(vec![
-            Algorithm::Ed25519,
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha256),
-            },
-            Algorithm::Rsa { hash: None },
-        ]),
-        cipher: Cow::Owned(vec![
-            cipher::AES_256_CTR,
-            cipher::AES_128_CTR,
-            cipher::AES_256_CBC,
-            cipher::AES_128_CBC,
-            cipher::TRIPLE_DES_CBC,
-        ]),
-        mac: Cow::Owned(vec![mac::HMAC_SHA256, mac::HMAC_SHA1]),
-        ..Preferred::default()
-    }
-}
-
 #[tokio::test]
 async fn legacy_devices_need_the_legacy_algorithms() {
     let lab = lab_with(&["legacy:ios-001"]).await;
@@ -168,9 +138,13 @@ async fn legacy_devices_need_the_legacy_algorithms() {
         .err()
         .expect("modern client must fail");
     assert!(err.to_string().contains("No common"), "{err}");
-    let mut h = connect(d.addr, &d.host_key, Some(legacy_client()))
-        .await
-        .expect("legacy client connects");
+    let mut h = connect(
+        d.addr,
+        &d.host_key,
+        Some(nightshift::device::legacy_algorithms()),
+    )
+    .await
+    .expect("legacy client connects");
     assert!(
         h.authenticate_password("admin", PASSWORD)
             .await

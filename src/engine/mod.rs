@@ -430,23 +430,8 @@ impl Engine {
         let mut set = tokio::task::JoinSet::new();
         for &i in devices {
             let d = &self.config.devices[i];
-            if let Some(r) = state.finished.get(&(job.name.clone(), d.name.clone())) {
-                // Finished before a restart: not touched again.
-                self.progress.done(&r.status);
-                records.insert(i, r.clone());
-                continue;
-            }
-            let out = lock(&state.failed).get(&i).cloned();
-            if let Some(why) = out {
-                records.insert(
-                    i,
-                    self.finish(
-                        state,
-                        &job.name,
-                        DeviceRecord::plain(&d.name, "skipped", why),
-                    )
-                    .await,
-                );
+            if let Some(r) = self.settled(state, &job.name, i).await {
+                records.insert(i, r);
                 continue;
             }
             let Ok(permit) = limit.clone().acquire_owned().await else {
@@ -585,6 +570,24 @@ impl Engine {
         records
     }
 
+    /// A device this job must not run: finished before a restart (not
+    /// touched again), or failed in an earlier job of the run (skipped).
+    async fn settled(&self, state: &RunState, job: &str, i: usize) -> Option<DeviceRecord> {
+        let name = &self.config.devices[i].name;
+        if let Some(r) = state.finished.get(&(job.to_string(), name.clone())) {
+            self.progress.done(&r.status);
+            return Some(r.clone());
+        }
+        let failed = lock(&state.failed).get(&i).cloned();
+        match failed {
+            Some(why) => Some(
+                self.finish(state, job, DeviceRecord::plain(name, "skipped", why))
+                    .await,
+            ),
+            None => None,
+        }
+    }
+
     async fn record_failure(
         &self,
         state: &RunState,
@@ -612,21 +615,9 @@ impl Engine {
         let mut dialers = Vec::new();
         for i in self.targets(job, plan) {
             let d = &self.config.devices[i];
-            if let Some(r) = state.finished.get(&(job.name.clone(), d.name.clone())) {
+            if let Some(r) = self.settled(state, &job.name, i).await {
                 calls_done.extend(r.detail.as_array().cloned().unwrap_or_default());
-                devices.push(r.clone());
-                continue;
-            }
-            let out = lock(&state.failed).get(&i).cloned();
-            if let Some(why) = out {
-                devices.push(
-                    self.finish(
-                        state,
-                        &job.name,
-                        DeviceRecord::plain(&d.name, "skipped", why),
-                    )
-                    .await,
-                );
+                devices.push(r);
                 continue;
             }
             if let Some((status, why)) = self.gate(job, state) {
