@@ -507,14 +507,13 @@ async fn feed_telnet(cli: &mut Cli, term: &mut Term, b: u8, out: &Out) -> Step {
 
 async fn run_line(cli: &mut Cli, term: &mut Term, line: &str, out: &Out) -> Step {
     let secret = matches!(term.pending, Some(Question::EnableSecret(_)));
+    // The echo goes out with the answer: one write per command, as a device
+    // that answers quickly does (long output is still split in packets).
     let echo = if secret {
         "\r\n".to_string()
     } else {
         format!("{line}\r\n")
     };
-    if !out.send(&echo).await {
-        return Step::End(Ending::Abrupt);
-    }
     term.commands += 1;
     tokio::time::sleep(cli.latency(term.commands)).await;
     let exec_mode = !matches!(cli.mode, Mode::Config(_));
@@ -522,7 +521,7 @@ async fn run_line(cli: &mut Cli, term: &mut Term, line: &str, out: &Out) -> Step
         Some(q) => cli.answer(q, line),
         None => cli.handle_line(line),
     };
-    let mut text = reply.out;
+    let mut text = echo + &reply.out;
     let lines: Vec<String> = text.split_inclusive("\r\n").map(str::to_string).collect();
     let page = cli.term_length.saturating_sub(1);
     if exec_mode && cli.term_length > 0 && lines.len() > page && page > 0 {
