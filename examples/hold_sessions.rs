@@ -53,5 +53,34 @@ async fn main() {
         "{n} open sessions: {:.1} KiB each",
         (after - before) as f64 / n as f64
     );
+    // Then as during an ACL push: reads, a paste in config mode, a save.
+    let mut set = tokio::task::JoinSet::new();
+    for mut s in sessions.drain(..) {
+        set.spawn(async move {
+            for c in [
+                "show running-config | section ip access-list extended LOCK_IT_DOWN$",
+                "show ip access-lists LOCK_IT_DOWN",
+                "show ip interface",
+            ] {
+                s.command(c).await.unwrap();
+            }
+            s.command("configure terminal").await.unwrap();
+            let lines: Vec<String> = (1..=12)
+                .map(|i| format!("ip access-list extended X{i}"))
+                .collect();
+            s.send_batch(&lines).await.unwrap();
+            s.command("end").await.unwrap();
+            s.save().await.unwrap();
+            s
+        });
+    }
+    while let Some(s) = set.join_next().await {
+        sessions.push(s.unwrap());
+    }
+    let busy = rss();
+    println!(
+        "after a push's worth of commands: {:.1} KiB each",
+        (busy - before) as f64 / n as f64
+    );
     let _ = Arc::new(sessions);
 }
