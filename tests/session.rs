@@ -426,6 +426,61 @@ async fn every_wait_has_a_timeout() {
     let err = f.open("ios-003").await.err().unwrap();
     assert!(matches!(err, DeviceError::Unreachable { .. }), "{err}");
 
+    // An AAA server that never answers: the login times out.
+    let g = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        faults: faults(&["slowauth:ios-001"]),
+        ..Default::default()
+    })
+    .await;
+    let mut t = g.target("ios-001");
+    t.ssh.connect_timeout = Duration::from_millis(400);
+    let err = Session::open(&t, &login(), &g.known).await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            DeviceError::Timeout {
+                stage: Stage::Auth,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A listener whose queue is full and never accepts: the TCP connect
+    // itself hangs (Linux drops further SYNs) and times out.
+    let full = tokio::net::TcpSocket::new_v4().unwrap();
+    full.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full_addr = full.local_addr().unwrap();
+    let full = full.listen(0).unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(full_addr),
+        )
+        .await
+        {
+            fillers.push(c);
+        }
+    }
+    let mut t = f.target("ios-001");
+    t.port = full_addr.port();
+    t.ssh.connect_timeout = Duration::from_millis(300);
+    let err = Session::open(&t, &login(), &f.known).await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            DeviceError::Timeout {
+                stage: Stage::Connect,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop((full, fillers));
+
     // A listener that never speaks SSH: the handshake times out.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut t = f.target("ios-001");

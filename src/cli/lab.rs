@@ -19,6 +19,7 @@ Faults (--fault KIND:DEVICE[:ARG], repeatable):
   legacy:DEV        only diffie-hellman-group14-sha1/group1-sha1, ssh-rsa,
                     aes128-cbc/aes256-cbc/3des-cbc, hmac-sha1
   kbdint:DEV        only keyboard-interactive login is offered
+  slowauth:DEV      the password is never answered (an AAA server that is down)
   lockout:N         the account locks after N failed logins on any device
                     (as TACACS does fleet-wide); also lockout:*:N
   stuck:hub-1:LINE  modem line LINE starts held by a session that is gone

@@ -173,6 +173,11 @@ impl russh::server::Handler for DeviceHandler {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.dev.faults.slow_auth {
+            // An AAA server that never answers: wait until the lab stops.
+            self.lab.cancel.cancelled().await;
+            return Ok(Auth::reject());
+        }
         if self.dev.faults.kbd_only {
             return Ok(Auth::UnsupportedMethod);
         }

@@ -35,6 +35,8 @@ pub enum FaultKind {
     Stuck(u32),
     /// Only keyboard-interactive login is offered (as many Cisco AAA setups).
     KbdInt,
+    /// The password is never answered (an AAA server that does not reply).
+    SlowAuth,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,7 @@ impl FromStr for Fault {
             "hang" => FaultKind::Hang,
             "legacy" => FaultKind::Legacy,
             "kbdint" => FaultKind::KbdInt,
+            "slowauth" => FaultKind::SlowAuth,
             "drop" => FaultKind::Drop(num(2, "a number of config lines")?),
             "reject" => FaultKind::Reject(num(2, "a config line number")?),
             "stuck" => FaultKind::Stuck(num(2, "a line number")? as u32),
@@ -90,7 +93,7 @@ impl FromStr for Fault {
             ),
             other => {
                 return Err(format!(
-                    "unknown fault kind \"{other}\" (known: auth, refuse, hang, drop, reject, slow, legacy, kbdint, lockout, stuck)"
+                    "unknown fault kind \"{other}\" (known: auth, refuse, hang, drop, reject, slow, legacy, kbdint, slowauth, lockout, stuck)"
                 ));
             }
         };
@@ -112,6 +115,7 @@ pub struct DeviceFaults {
     pub slow: Option<Duration>,
     pub legacy: bool,
     pub kbd_only: bool,
+    pub slow_auth: bool,
 }
 
 impl DeviceFaults {
@@ -197,6 +201,7 @@ impl LabSpec {
                 FaultKind::Slow(d) => f.slow = Some(*d),
                 FaultKind::Legacy => f.legacy = true,
                 FaultKind::KbdInt => f.kbd_only = true,
+                FaultKind::SlowAuth => f.slow_auth = true,
                 FaultKind::Lockout(_) | FaultKind::Stuck(_) => {}
             }
         }
