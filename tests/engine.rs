@@ -339,7 +339,7 @@ async fn resume_after_kill_9_touches_no_finished_device_again() {
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|e| e["event"] == "finished")
-            .map(|e| e["device"].as_str().unwrap().to_string())
+            .map(|e| e["data"]["device"].as_str().unwrap().to_string())
             .collect()
     }
     // Kill at random points: once the journal shows a random number of

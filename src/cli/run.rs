@@ -242,8 +242,8 @@ pub fn report_json(config: &Config, r: &RunReport) -> Value {
     let mut lines = Vec::new();
     for j in &r.jobs {
         for d in &j.devices {
-            let mut v = match &d.detail {
-                Value::Object(m) => Value::Object(m.clone()),
+            let mut v = match d.detail_value() {
+                Value::Object(m) => Value::Object(m),
                 _ => Value::Object(serde_json::Map::new()),
             };
             v["name"] = Value::String(d.device.clone());
@@ -279,7 +279,7 @@ fn print_report(
                 .device(&d.device)
                 .map(|x| session_addr(&x.host, x.port))
                 .unwrap_or_default();
-            let v = &d.detail;
+            let v = &d.detail_value();
             match d.status.as_str() {
                 "failed" => writeln!(
                     out,

@@ -29,8 +29,10 @@ pub enum JournalError {
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+/// One journal line: `{"event": "finished", "data": {...}}`. Adjacent
+/// tagging (not internal) lets a device's raw JSON result be read back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "kebab-case")]
 pub enum Event {
     RunStarted {
         run_id: String,

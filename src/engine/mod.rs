@@ -67,15 +67,16 @@ pub struct RunPlan {
 }
 
 /// One device's outcome in one job.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceRecord {
     pub device: String,
     /// changed, unchanged, would-change, ok, failed, skipped, held, not-started, done
     pub status: String,
     pub reason: Option<String>,
-    /// The job's own result for the device (ACL diff, outputs, calls ...).
+    /// The job's own result for the device (ACL diff, outputs, calls ...),
+    /// kept as compact JSON: a run holds one for every device of the fleet.
     #[serde(default)]
-    pub detail: serde_json::Value,
+    pub detail: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl DeviceRecord {
@@ -84,12 +85,20 @@ impl DeviceRecord {
             device: device.into(),
             status: status.into(),
             reason: Some(reason),
-            detail: serde_json::Value::Null,
+            detail: None,
         }
     }
 
     pub fn failed(&self) -> bool {
         self.status == "failed"
+    }
+
+    /// The job's own result, parsed (null when there is none).
+    pub fn detail_value(&self) -> serde_json::Value {
+        self.detail
+            .as_ref()
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -434,6 +443,13 @@ impl Engine {
                 records.insert(i, r);
                 continue;
             }
+            // Reap finished devices as we go: a finished task's memory (the
+            // size of its whole future) is held until it is joined.
+            while let Some(done) = set.try_join_next() {
+                if let Ok((j, record)) = done {
+                    records.insert(j, self.record_failure(state, &job.name, j, record).await);
+                }
+            }
             let Ok(permit) = limit.clone().acquire_owned().await else {
                 break;
             };
@@ -616,7 +632,7 @@ impl Engine {
         for i in self.targets(job, plan) {
             let d = &self.config.devices[i];
             if let Some(r) = self.settled(state, &job.name, i).await {
-                calls_done.extend(r.detail.as_array().cloned().unwrap_or_default());
+                calls_done.extend(r.detail_value().as_array().cloned().unwrap_or_default());
                 devices.push(r);
                 continue;
             }
@@ -676,7 +692,7 @@ impl Engine {
                 device: dialer.clone(),
                 status: status.into(),
                 reason,
-                detail: serde_json::Value::Array(mine),
+                detail: serde_json::value::to_raw_value(&mine).ok(),
             };
             devices.push(self.finish(state, &job.name, record).await);
         }
@@ -744,7 +760,7 @@ impl Work {
                         device: name,
                         status,
                         reason,
-                        detail: serde_json::to_value(&r).unwrap_or_default(),
+                        detail: serde_json::value::to_raw_value(&r).ok(),
                     },
                     rejected,
                 )
@@ -758,7 +774,7 @@ impl Work {
                         device: name,
                         status: status.into(),
                         reason: r.error.clone(),
-                        detail: serde_json::to_value(&r).unwrap_or_default(),
+                        detail: serde_json::value::to_raw_value(&r).ok(),
                     },
                     rejected,
                 )
