@@ -22,22 +22,8 @@ use nightshift::jobs::fleet;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-fn status_kib(pid: &str, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
-}
+mod common;
+use common::{cpu_secs, status_kib};
 
 #[tokio::main]
 async fn main() {
@@ -119,18 +105,18 @@ async fn main() {
     singles.sort_by(f64::total_cmp);
     let one = singles[1];
 
-    let me = std::process::id().to_string();
-    let lab_pid = lab.id().to_string();
-    let rss0 = status_kib(&me, "VmRSS:");
-    let (cpu0, lab_cpu0) = (cpu_secs(&me), cpu_secs(&lab_pid));
+    let me = std::process::id();
+    let lab_pid = lab.id();
+    let rss0 = status_kib(me, "VmRSS:");
+    let (cpu0, lab_cpu0) = (cpu_secs(me), cpu_secs(lab_pid));
     let t = Instant::now();
     let report = engine
         .run(&plan("bench", (3..devices + 3).collect()))
         .await
         .unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let (cpu, lab_cpu) = (cpu_secs(&me) - cpu0, cpu_secs(&lab_pid) - lab_cpu0);
-    let hwm = status_kib(&me, "VmHWM:");
+    let (cpu, lab_cpu) = (cpu_secs(me) - cpu0, cpu_secs(lab_pid) - lab_cpu0);
+    let hwm = status_kib(me, "VmHWM:");
     let counts = report.counts();
     let _ = lab.kill();
     let _ = lab.wait();

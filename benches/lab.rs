@@ -32,24 +32,6 @@ impl Handler for AcceptLabKey {
     }
 }
 
-fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
-}
-
 fn start_lab(devices: usize) -> (Child, Vec<u16>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
         .args([
@@ -108,6 +90,9 @@ async fn session(config: Arc<client::Config>, port: u16) {
     assert!(seen.contains("Cisco IOS Software"));
 }
 
+mod common;
+use common::{cpu_secs, status_kib};
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -119,7 +104,7 @@ async fn main() {
 
     let (mut one, _) = start_lab(1);
     std::thread::sleep(Duration::from_millis(300));
-    let base_rss = proc_field(one.id(), "status", "VmRSS:");
+    let base_rss = status_kib(one.id(), "VmRSS:");
     one.kill().unwrap();
     one.wait().unwrap();
 
@@ -128,7 +113,7 @@ async fn main() {
     let started = t.elapsed();
     std::thread::sleep(Duration::from_millis(500));
     let pid = lab.id();
-    let rss = proc_field(pid, "status", "VmRSS:");
+    let rss = status_kib(pid, "VmRSS:");
     let cpu_idle0 = cpu_secs(pid);
     std::thread::sleep(Duration::from_secs(5));
     let idle_cpu = (cpu_secs(pid) - cpu_idle0) / 5.0;
@@ -149,7 +134,7 @@ async fn main() {
     }
     let wall = t.elapsed();
     let cpu = cpu_secs(pid) - cpu0;
-    let hwm = proc_field(pid, "status", "VmHWM:");
+    let hwm = status_kib(pid, "VmHWM:");
     lab.kill().unwrap();
     lab.wait().unwrap();
 

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, start_lab};
+use common::PASSWORD;
 use nightshift::jobs::acl::ace::{Entry, parse_line};
 use nightshift::lab::{Lab, LabSpec, LabStats};
 
@@ -35,74 +33,16 @@ fn shown(lines: &[String]) -> Vec<Entry> {
     lines.iter().map(|l| parse_line(l).unwrap().entry).collect()
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    json: serde_json::Value,
-}
+type Run = common::RunOutput;
 
 async fn run(config: &Path, extra: &[&str]) -> Run {
-    let json = config.with_extension(format!("{}.json", rand_suffix()));
-    let mut args = vec![
-        "-c".to_string(),
-        config.display().to_string(),
-        "run".into(),
-        "lock-it-down".into(),
-        "--password-stdin".into(),
-        "--json".into(),
-        json.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let json =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_else(|_| {
-            panic!("no JSON; stderr: {}", String::from_utf8_lossy(&out.stderr))
-        }))
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        json,
-    }
-}
-
-fn rand_suffix() -> u32 {
-    rand::random()
+    let mut args = vec!["run", "lock-it-down"];
+    args.extend_from_slice(extra);
+    common::run_json(config, &args, PASSWORD).await
 }
 
 async fn lab(spec: LabSpec) -> (Lab, tempfile::TempDir, PathBuf) {
-    // Time scale 0.01: the 10-minute revert timer is 6 s, longer than any
-    // change here even on a loaded machine, unless a test asks otherwise.
-    let spec = if spec.time_scale == 1.0 {
-        LabSpec {
-            time_scale: 0.01,
-            ..spec
-        }
-    } else {
-        spec
-    };
-    let lab = start_lab(spec).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lab.toml");
-    lab.write_config(&path).unwrap();
-    (lab, dir, path)
+    common::lab_with_config(spec).await
 }
 
 fn statuses(r: &Run) -> Vec<(String, String)> {

@@ -5,28 +5,14 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, start_lab};
+use common::PASSWORD;
 use nightshift::lab::{Lab, LabSpec};
 
 async fn fleet(spec: LabSpec, extra: &str, job_keys: &str) -> (Lab, tempfile::TempDir, PathBuf) {
-    // Short timers (the revert timer is 6 s) unless the test asks otherwise.
-    let spec = if spec.time_scale == 1.0 {
-        LabSpec {
-            time_scale: 0.01,
-            ..spec
-        }
-    } else {
-        spec
-    };
-    let lab = start_lab(spec).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lab.toml");
-    lab.write_config(&path).unwrap();
+    let (lab, dir, path) = common::lab_with_config(spec).await;
     let mut text = std::fs::read_to_string(&path).unwrap();
     text = text.replace(
         "concurrency = 20\n",
@@ -38,42 +24,17 @@ async fn fleet(spec: LabSpec, extra: &str, job_keys: &str) -> (Lab, tempfile::Te
 }
 
 fn spawn_run(config: &Path, args: &[&str]) -> std::process::Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .arg("run")
-        .args(args)
-        .arg("--password-stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-        .unwrap();
-    c
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    common::spawn_nightshift(config, &all, PASSWORD)
 }
 
 async fn run(config: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let json = config.with_extension(format!("{}.json", rand::random::<u32>()));
-    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend(["--json".to_string(), json.display().to_string()]);
-    let config = config.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        spawn_run(&config, &refs).wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let v = std::fs::read_to_string(&json)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or_else(|_| panic!("no report: {text}"));
-    (out.status.code(), v, text)
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let r = common::run_json(config, &all, PASSWORD).await;
+    let text = r.text();
+    (r.code, r.json, text)
 }
 
 fn status_of(v: &serde_json::Value, job: &str, device: &str) -> (String, String) {

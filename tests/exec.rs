@@ -3,38 +3,21 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{PASSWORD, start_lab};
+use common::PASSWORD;
 use nightshift::lab::{Lab, LabSpec};
 
-fn exec(config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .arg("exec")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
+fn exec(config: &std::path::Path, args: &[&str], password: &str) -> Output {
+    let mut all = vec!["exec"];
+    all.extend_from_slice(args);
+    common::spawn_nightshift(config, &all, password)
+        .wait_with_output()
         .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 async fn lab_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::path::PathBuf) {
-    let lab = start_lab(spec).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lab.toml");
-    lab.write_config(&path).unwrap();
-    (lab, dir, path)
+    common::lab_with_config(spec).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +29,7 @@ async fn exec_prints_all_500_devices_in_inventory_order() {
     })
     .await;
     let json = dir.path().join("out.json");
-    let pw = format!("{PASSWORD}\n{PASSWORD}\n");
+    let pw = PASSWORD.to_string();
     let cfg = config.clone();
     let json_arg = json.to_str().unwrap().to_string();
     let out = tokio::task::spawn_blocking(move || {
@@ -55,7 +38,6 @@ async fn exec_prints_all_500_devices_in_inventory_order() {
             &[
                 "--concurrency",
                 "50",
-                "--password-stdin",
                 "--json",
                 &json_arg,
                 "--",
@@ -114,16 +96,11 @@ async fn one_failed_device_does_not_stop_the_others() {
         ..Default::default()
     })
     .await;
-    let pw = format!("{PASSWORD}\n{PASSWORD}\n");
-    let out = tokio::task::spawn_blocking(move || {
-        exec(
-            &config,
-            &["--password-stdin", "--", "show version; show foo"],
-            &pw,
-        )
-    })
-    .await
-    .unwrap();
+    let pw = PASSWORD.to_string();
+    let out =
+        tokio::task::spawn_blocking(move || exec(&config, &["--", "show version; show foo"], &pw))
+            .await
+            .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -155,15 +132,9 @@ async fn a_rejected_password_is_tried_once_not_on_every_device() {
         ..Default::default()
     })
     .await;
-    let out = tokio::task::spawn_blocking(move || {
-        exec(
-            &config,
-            &["--password-stdin", "--", "show version"],
-            "typo\n",
-        )
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || exec(&config, &["--", "show version"], "typo"))
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

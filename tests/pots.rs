@@ -3,60 +3,25 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{PASSWORD, start_lab};
+use common::PASSWORD;
 use nightshift::lab::{Lab, LabSpec};
 
 const SCALE: f64 = 0.01;
 
 async fn lab(spec: LabSpec) -> (Lab, tempfile::TempDir, std::path::PathBuf) {
-    let lab = start_lab(LabSpec {
+    common::lab_with_config(LabSpec {
         time_scale: SCALE,
         ..spec
     })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lab.toml");
-    lab.write_config(&path).unwrap();
-    (lab, dir, path)
+    .await
 }
 
 async fn run(config: &Path, password: &str) -> (Option<i32>, serde_json::Value, String) {
-    let json = config.with_extension("out.json");
-    let args = vec![
-        "-c".to_string(),
-        config.display().to_string(),
-        "run".into(),
-        "pots".into(),
-        "--password-stdin".into(),
-        "--json".into(),
-        json.display().to_string(),
-    ];
-    let pw = format!("{password}\n{password}\n");
-    let out = tokio::task::spawn_blocking(move || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
-        c.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let v = std::fs::read_to_string(&json)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or_default();
-    (
-        out.status.code(),
-        v,
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let r = common::run_json(config, &["run", "pots"], password).await;
+    let text = r.text();
+    (r.code, r.json, text)
 }
 
 /// The lab's documented outcome for branch N.

@@ -632,3 +632,41 @@ impl Session {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_patterns_compile_and_match() {
+        assert!(
+            GENERIC_PROMPT.is_match("ios-001>")
+                && GENERIC_PROMPT.is_match("nxos-001# ")
+                && GENERIC_PROMPT.is_match("r1(config-if)#")
+        );
+        assert!(!GENERIC_PROMPT.is_match("# Authorised access only #"));
+        assert!(
+            QUESTION.is_match("Proceed with reload? [confirm]") && PASSWORD.is_match("Password: ")
+        );
+    }
+
+    #[test]
+    fn prompt_shape_knows_the_host_and_its_short_form() {
+        let shape = PromptShape {
+            host: "ios-001-distribution-switch-a".into(),
+            config_chars: 20,
+        };
+        assert!(shape.matches("ios-001-distribution-switch-a#"));
+        assert!(shape.matches("ios-001-distribution(config-ext-nacl)#"));
+        assert!(
+            !shape.matches("ios-001-distribution#"),
+            "the short form only appears in configuration modes"
+        );
+        assert!(!shape.matches("other-router#") && !shape.matches("ios-001-distribution-switch-a"));
+        let nx = PromptShape {
+            host: "nxos-001".into(),
+            config_chars: usize::MAX,
+        };
+        assert!(nx.matches("nxos-001(config-s-acl)# ") && nx.matches("nxos-001# "));
+    }
+}

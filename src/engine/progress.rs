@@ -51,10 +51,4 @@ impl Progress {
             counts.join(", ")
         )
     }
-
-    /// Devices done and planned in the current job.
-    pub fn figures(&self) -> (usize, usize) {
-        let p = self.lock();
-        (p.done, p.total)
-    }
 }

@@ -287,13 +287,10 @@ pub fn exec(cli: &mut Cli, line: &str) -> Reply {
         "reload" => reload(cli, &w),
         "telnet" => telnet(cli, &w),
         "disconnect" => match &cli.telnet {
-            Some(t) => Reply::ask(
+            Some(_) => Reply::ask(
                 "",
                 Question::ConfirmDisconnect,
-                format!(
-                    "Closing connection to {} [confirm]",
-                    cli.lab.host_for(t.line)
-                ),
+                format!("Closing connection to {} [confirm]", cli.lab.host),
             ),
             None => Reply::text("% No connection to disconnect\r\n"),
         },

@@ -81,10 +81,6 @@ impl LabDevice {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    pub fn is_hub(&self) -> bool {
-        !self.lock().lines.is_empty()
-    }
 }
 
 /// What all sessions share.
@@ -120,10 +116,6 @@ impl LabShared {
             config_session: None,
             telnet: None,
         }
-    }
-
-    fn host_for(&self, _line: u32) -> IpAddr {
-        self.host
     }
 
     /// The device reverts by itself when its revert timer runs out.
@@ -375,10 +367,6 @@ impl Lab {
 
     pub fn device(&self, name: &str) -> Option<&Arc<LabDevice>> {
         self.devices.iter().find(|d| d.name == name)
-    }
-
-    pub fn password(&self) -> &str {
-        &self.shared.password
     }
 
     pub fn host(&self) -> IpAddr {

@@ -199,3 +199,96 @@ pub async fn ios_enable(lab: &Lab, device: &str) -> Shell {
     s.expect(&format!("{device}#$")).await;
     s
 }
+
+/// A lab and a nightshift config written for it (host keys beside it).
+/// Timers run at scale 0.01 (the 10-minute IOS revert timer is 6 s, longer
+/// than any change in the tests) unless the spec sets a scale.
+pub async fn lab_with_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::path::PathBuf) {
+    let spec = if spec.time_scale == 1.0 {
+        LabSpec {
+            time_scale: 0.01,
+            ..spec
+        }
+    } else {
+        spec
+    };
+    let lab = start_lab(spec).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.toml");
+    lab.write_config(&path).unwrap();
+    (lab, dir, path)
+}
+
+/// Starts `nightshift -c CONFIG COMMAND --password-stdin ARGS...` (the
+/// option goes right after the command, before any `--`) with `password`
+/// as both the password and the enable secret on standard input.
+pub fn spawn_nightshift(
+    config: &std::path::Path,
+    args: &[&str],
+    password: &str,
+) -> std::process::Child {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .args(&args[..1])
+        .arg("--password-stdin")
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .unwrap();
+    child
+}
+
+/// What a nightshift run printed and wrote.
+pub struct RunOutput {
+    pub code: Option<i32>,
+    pub json: serde_json::Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// Standard output and standard error together, for messages.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs nightshift (see [`spawn_nightshift`]) with `--json FILE` added.
+pub async fn run_json(config: &std::path::Path, args: &[&str], password: &str) -> RunOutput {
+    let json = config.with_extension(format!("{}.json", rand::random::<u32>()));
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend(["--json".to_string(), json.display().to_string()]);
+    let (config, password) = (config.to_path_buf(), password.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        spawn_nightshift(&config, &refs, &password)
+            .wait_with_output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    let json = std::fs::read_to_string(&json)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|_| panic!("no JSON report: {stdout}{stderr}"));
+    RunOutput {
+        code: out.status.code(),
+        json,
+        stdout,
+        stderr,
+    }
+}

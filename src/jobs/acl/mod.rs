@@ -29,7 +29,6 @@ use serde::Serialize;
 
 use self::ace::{Entry, Line};
 use self::read::{AclState, Binding};
-use super::fleet::Outcome;
 use super::{StepTime, Steps};
 use crate::device::{DeviceError, DeviceLink, Negotiated, Session};
 use crate::platform::Platform;
@@ -145,12 +144,6 @@ pub struct AclResult {
     pub auth_rejected: bool,
 }
 
-impl Outcome for AclResult {
-    fn auth_rejected(&self) -> bool {
-        self.auth_rejected
-    }
-}
-
 impl AclResult {
     pub fn new(name: &str) -> AclResult {
         AclResult {
@@ -169,14 +162,6 @@ impl AclResult {
             steps: Vec::new(),
             algorithms: None,
             auth_rejected: false,
-        }
-    }
-
-    pub fn skipped(name: &str, why: String) -> AclResult {
-        AclResult {
-            status: Status::Skipped,
-            error: Some(format!("not tried: {why}")),
-            ..AclResult::new(name)
         }
     }
 

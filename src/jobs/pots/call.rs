@@ -244,3 +244,34 @@ async fn dial(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_patterns_compile_and_match() {
+        assert!(
+            OPEN[0].is_match("Trying 127.0.0.1, 2033 ... Open\n")
+                && OPEN[1].is_match("% Connection refused by remote host")
+        );
+        assert!(
+            AT_REPLY[0].is_match("\nOK\n")
+                && CONFIRM[0].is_match("Closing connection to 127.0.0.1 [confirm]")
+        );
+        let codes = [
+            "CONNECT 33600/ARQ/V34/LAPM/V42BIS\n",
+            "BUSY",
+            "NO CARRIER",
+            "NO DIALTONE",
+            "NO ANSWER",
+            "ERROR",
+        ];
+        for (i, c) in codes.iter().enumerate() {
+            assert!(RESULT[i].is_match(c), "{c}");
+        }
+        assert!(
+            line_busy("*    33 TTY   115200/115200 - inout", 33) && !line_busy("     33 TTY", 33)
+        );
+    }
+}
