@@ -92,16 +92,8 @@ pub(super) fn read_jobs(
         };
         // Keys of another kind are reported before the kind's own are read.
         if let Some(kind) = &kind_name {
-            for key in [
-                "acl_name",
-                "acl_lines",
-                "save",
-                "safety_net",
-                "revert_minutes",
-                "lines",
-                "guard_time",
-                "commands",
-            ] {
+            // The kind-specific keys are those `key_kind` knows.
+            for &key in JOB_KEYS.iter().filter(|k| key_kind(k).is_some()) {
                 if key_kind(key) != Some(kind.as_str())
                     && let Some(v) = t.raw(key)
                 {
