@@ -3,10 +3,10 @@
 # Sourced by .ci/test.
 
 # Debian packages the test suite needs.
-PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv)
+PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd)
 # Python peers, in a venv under target/ (tests find it there).
 PEER_VENV=target/peers/venv
-PEER_PYTHON_PACKAGES=(netmiko==4.8.0)
+PEER_PYTHON_PACKAGES=(netmiko==4.8.0 aiosmtpd==1.4.6)
 
 install_peers() {
     local missing=()
@@ -18,7 +18,7 @@ install_peers() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
-    if ! "$PEER_VENV/bin/python" -c "import netmiko" 2>/dev/null; then
+    if ! "$PEER_VENV/bin/python" -c "import netmiko, aiosmtpd" 2>/dev/null; then
         echo "installing python test peers: ${PEER_PYTHON_PACKAGES[*]}"
         mkdir -p "$(dirname "$PEER_VENV")"
         python3 -m venv "$PEER_VENV"

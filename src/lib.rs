@@ -16,6 +16,8 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod credentials;
 pub mod device;
 pub mod engine;
 pub mod jobs;

@@ -151,15 +151,20 @@ async fn a_wrong_password_costs_one_login_not_one_per_line() {
         ..Default::default()
     })
     .await;
-    let (code, v, _) = run(&config, "typo").await;
-    assert_eq!(code, Some(1));
+    let out = tokio::task::spawn_blocking(move || {
+        common::spawn_nightshift(&config, &["run", "pots"], "typo")
+            .wait_with_output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The canary (the hub) refuses it once; no line is dialled.
     assert_eq!(lab.stats().auth_failures, 1);
     assert!(
-        v["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|l| l["result"] == "error")
+        stderr.contains("REJECTED") && stderr.contains("no device was touched"),
+        "{stderr}"
     );
     lab.shutdown().await;
 }

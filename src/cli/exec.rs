@@ -78,7 +78,10 @@ pub fn exec(path: &Path, args: &ExecArgs, clock: &dyn Clock) -> anyhow::Result<E
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
-    let logins = secrets::logins_for(&config, &targets, args.password_stdin)?;
+    let logins = match secrets::proven_logins(&config, &targets, args.password_stdin)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
     let mut links =
         fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
     if args.transcripts {

@@ -2,6 +2,7 @@
 //! exit code; errors carry context for the edge to print.
 
 mod check;
+mod credentials;
 mod exec;
 mod lab;
 mod next;
@@ -57,8 +58,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Run a job now in the foreground and print the per-device result (exit 1 if any device failed)
     Run(run::RunArgs),
-    /// Set, check or delete credentials (one canary login, OS keyring) [not built yet]
-    Credentials(NotBuilt),
+    /// Set, check or delete credentials (one canary login, OS keyring)
+    Credentials(credentials::CredentialsArgs),
     /// Sleep until change windows and run them (the systemd service) [not built yet]
     Daemon(NotBuilt),
     /// Ask the running daemon for its state [not built yet]
@@ -142,7 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Next(args) => next::next(&path, args, &clock),
         Command::Exec(args) => exec::exec(&path, args, &clock),
         Command::Run(args) => run::run(&path, args, &clock),
-        Command::Credentials(_) => Ok(not_built("credentials", 8, "The credential store")),
+        Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
         Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),
         Command::Report(_) => Ok(not_built("report", 10, "The report outbox")),

@@ -147,7 +147,10 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         eprintln!("nightshift run: no device to run on (check --devices)");
         return Ok(ExitCode::from(EXIT_INVALID));
     }
-    let logins = secrets::logins_for(&config, &targets, args.password_stdin)?;
+    let logins = match secrets::proven_logins(&config, &targets, args.password_stdin)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
     let links = fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
     eprintln!(
         "nightshift run: run id {} (after a crash, run again with --run-id {} to resume)",

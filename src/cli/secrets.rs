@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use zeroize::Zeroize as _;
 
 use crate::config::Config;
+use crate::credentials::{Credentials, Store, profile_key};
 use crate::device::Login;
 
 /// Reads one line from standard input into a secret, without the newline.
@@ -35,12 +36,63 @@ fn login_name() -> String {
         .unwrap_or_else(|_| "admin".into())
 }
 
-/// A login per credential profile used by `targets`.
+/// Reads the password and, on a second line, the enable secret from
+/// standard input.
+pub fn stdin_credentials(username: Option<String>) -> anyhow::Result<Credentials> {
+    let mut stdin = std::io::stdin().lock();
+    let password = stdin_secret(&mut stdin)?
+        .context("--password-stdin: standard input had no password line")?;
+    let enable_secret = stdin_secret(&mut stdin)?;
+    Ok(Credentials {
+        username: username.unwrap_or_else(login_name),
+        password,
+        enable_secret,
+    })
+}
+
+/// Asks on the terminal: the username (with its default), the password
+/// and the enable secret, the secrets without echo.
+pub fn prompt_credentials(profile: &str, username: Option<String>) -> anyhow::Result<Credentials> {
+    let default = username.unwrap_or_else(login_name);
+    eprint!("Username for profile {profile} [{default}]: ");
+    let mut typed = String::new();
+    std::io::stdin()
+        .read_line(&mut typed)
+        .context("cannot read from the terminal")?;
+    let typed = typed.trim();
+    let username = if typed.is_empty() {
+        default
+    } else {
+        typed.to_string()
+    };
+    let password =
+        rpassword::prompt_password(format!("Password for {username} (profile {profile}): "))
+            .context("cannot read the password from the terminal; use --password-stdin")?;
+    let mut enable = rpassword::prompt_password(format!(
+        "Enable secret for profile {profile} (Enter if none): "
+    ))
+    .context("cannot read from the terminal")?;
+    let enable_secret = if enable.is_empty() {
+        enable.zeroize();
+        None
+    } else {
+        Some(SecretString::from(enable))
+    };
+    Ok(Credentials {
+        username,
+        password: SecretString::from(password),
+        enable_secret,
+    })
+}
+
+/// A login per credential profile used by `targets`: from `store` when it
+/// holds them (and not `from_stdin`), else asked for.
 pub fn logins_for(
     config: &Config,
     targets: &[usize],
     from_stdin: bool,
-) -> anyhow::Result<HashMap<String, Login>> {
+    store: Option<&Store>,
+) -> anyhow::Result<HashMap<String, Credentials>> {
     let mut profiles: Vec<&str> = targets
         .iter()
         .map(|&i| config.devices[i].credentials.as_str())
@@ -54,47 +106,62 @@ pub fn logins_for(
             profiles.join(", ")
         );
     }
-    let mut logins = HashMap::new();
+    let mut out = HashMap::new();
     for name in profiles {
         let profile = config
             .credentials
             .iter()
             .find(|c| c.name == name)
             .context("unknown profile")?;
-        let username = profile.username.clone().unwrap_or_else(login_name);
-        let (password, enable_secret) = if from_stdin {
-            let mut stdin = std::io::stdin().lock();
-            let password = stdin_secret(&mut stdin)?
-                .context("--password-stdin: standard input had no password line")?;
-            let enable = stdin_secret(&mut stdin)?;
-            (password, enable)
-        } else {
-            let password =
-                rpassword::prompt_password(format!("Password for {username} (profile {name}): "))
-                    .context("cannot read the password from the terminal; use --password-stdin")?;
-            let mut enable = rpassword::prompt_password(format!(
-                "Enable secret for profile {name} (Enter if none): "
-            ))
-            .context("cannot read from the terminal")?;
-            let enable_secret = if enable.is_empty() {
-                enable.zeroize();
-                None
-            } else {
-                Some(SecretString::from(enable))
-            };
-            (SecretString::from(password), enable_secret)
-        };
-        logins.insert(
-            name.to_string(),
-            Login {
-                username,
-                password: Some(password),
-                enable_secret,
-                key: None,
+        let stored = match (from_stdin, store) {
+            (false, Some(store)) => match store.get(&profile_key(name)) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(profile = name, error = %e, "no stored credentials");
+                    None
+                }
             },
-        );
+            _ => None,
+        };
+        let creds = match stored {
+            Some(c) => c,
+            None if from_stdin => stdin_credentials(profile.username.clone())?,
+            None => prompt_credentials(name, profile.username.clone())?,
+        };
+        out.insert(name.to_string(), creds);
     }
-    Ok(logins)
+    Ok(out)
+}
+
+/// The logins for `targets`, each profile proved first with one login to
+/// its canary: a run never starts on unproved credentials. `Ok(Err(code))`
+/// means the problem was printed and the command should exit with `code`.
+pub fn proven_logins(
+    config: &Config,
+    targets: &[usize],
+    from_stdin: bool,
+) -> anyhow::Result<Result<HashMap<String, Login>, std::process::ExitCode>> {
+    let store = Store::keyring(&config.daemon.keyring_service);
+    let creds = logins_for(config, targets, from_stdin, Some(&store))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut names: Vec<&String> = creds.keys().collect();
+    names.sort();
+    for name in names {
+        if let Err(e) = runtime.block_on(crate::credentials::prove(config, name, &creds[name])) {
+            super::credentials::print_error(&e);
+            eprintln!("    no device was touched");
+            let code = if e.is_rejection() {
+                1
+            } else {
+                super::credentials::EXIT_UNREACHABLE
+            };
+            return Ok(Err(std::process::ExitCode::from(code)));
+        }
+    }
+    Ok(Ok(creds.into_iter().map(|(k, c)| (k, c.login())).collect()))
 }
 
 #[cfg(test)]

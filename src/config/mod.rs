@@ -61,8 +61,15 @@ pub struct DaemonSettings {
     pub timezone: Option<Tz>,
     /// Group (besides root) admitted to the control socket.
     pub control_group: Option<String>,
+    /// The daemon's control socket.
+    pub control_socket: PathBuf,
     /// Rejected logins in one run after which no new device is started.
     pub max_auth_failures: u32,
+    /// How long before a window the stored credentials are proved (again
+    /// at the opening itself).
+    pub credential_check_lead: Duration,
+    /// The keyring service name the secrets are kept under.
+    pub keyring_service: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,220 @@
+//! Credentials: proved with exactly one login to the profile's canary
+//! device, then kept in the OS keyring (or systemd credentials). A
+//! mistyped password costs one failed login, never one per device.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use thiserror::Error;
+
+pub use store::{MAIL_KEY, SERVICE, Store, profile_key};
+
+use crate::config::Config;
+use crate::device::{DeviceError, KnownHosts, Login, Negotiated, Session, Target};
+
+/// A username and its secrets. Secrets are zeroized when dropped and never
+/// printed by `Debug`.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: SecretString,
+    pub enable_secret: Option<SecretString>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field(
+                "enable_secret",
+                &self.enable_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Credentials {
+    pub fn login(&self) -> Login {
+        Login {
+            username: self.username.clone(),
+            password: Some(self.password.clone()),
+            enable_secret: self.enable_secret.clone(),
+            key: None,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CredentialsError {
+    #[error("no credential profile \"{0}\" in the config")]
+    UnknownProfile(String),
+    #[error("the canary {canary} of profile {profile} is not in the inventory")]
+    UnknownCanary { profile: String, canary: String },
+    #[error("profile {profile}: the canary {canary} REJECTED the login for user {username}")]
+    Rejected {
+        profile: String,
+        canary: String,
+        username: String,
+        #[source]
+        source: Box<DeviceError>,
+    },
+    #[error("profile {profile}: the canary {canary} could not be reached to check the credentials")]
+    CanaryUnreachable {
+        profile: String,
+        canary: String,
+        #[source]
+        source: Box<DeviceError>,
+    },
+    #[error("profile {profile}: no credentials stored")]
+    Missing { profile: String },
+    #[error("cannot load known_hosts for the canary: {0}")]
+    KnownHosts(String),
+    #[error("keyring entry {key}: {reason}")]
+    Keyring { key: String, reason: String },
+    #[error("a stored credential is not readable: {0}")]
+    Corrupt(String),
+    #[error("{0} is read-only (systemd credentials are written with systemd-creds)")]
+    ReadOnly(String),
+}
+
+impl CredentialsError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            CredentialsError::Rejected { profile, .. } => format!(
+                "one failed login was spent; check the username and password, then run `nightshift credentials set --profile {profile}` again"
+            ),
+            CredentialsError::CanaryUnreachable { source, .. } => source
+                .hint()
+                .unwrap_or_else(|| "fix the canary's reachability; nothing was stored".into()),
+            CredentialsError::Missing { profile } => {
+                format!("run `nightshift credentials set --profile {profile}`")
+            }
+            CredentialsError::Keyring { .. } => "on Linux the kernel keyring (keyutils) must be reachable: run the daemon under systemd (KeyringMode=private) or the command in a login session".into(),
+            _ => return None,
+        })
+    }
+
+    /// The password was refused (as opposed to "could not check").
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, CredentialsError::Rejected { .. })
+    }
+}
+
+/// The result of a successful canary login.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub canary: String,
+    pub negotiated: Negotiated,
+    pub learned_host_key: bool,
+}
+
+/// Logs in once to the profile's canary (and enters enable mode when a
+/// secret is given) to prove `creds`. Exactly one login attempt.
+pub async fn prove(
+    config: &Config,
+    profile: &str,
+    creds: &Credentials,
+) -> Result<Proof, CredentialsError> {
+    let p = config
+        .credentials
+        .iter()
+        .find(|c| c.name == profile)
+        .ok_or_else(|| CredentialsError::UnknownProfile(profile.into()))?;
+    let device = config
+        .device(&p.canary)
+        .ok_or_else(|| CredentialsError::UnknownCanary {
+            profile: profile.into(),
+            canary: p.canary.clone(),
+        })?;
+    let known = KnownHosts::load(&device.ssh.known_hosts)
+        .map_err(|e| CredentialsError::KnownHosts(e.to_string()))?;
+    let target = Target::from_device(device);
+    let login = creds.login();
+    tracing::info!(profile, canary = %device.name, "checking credentials with one login");
+    match Session::open(&target, &login, &Arc::new(known)).await {
+        Ok(session) => {
+            let proof = Proof {
+                canary: device.name.clone(),
+                negotiated: session.negotiated().clone(),
+                learned_host_key: session.learned_host_key(),
+            };
+            session.close().await;
+            Ok(proof)
+        }
+        Err(e @ (DeviceError::AuthRejected { .. } | DeviceError::EnableFailed { .. })) => {
+            Err(CredentialsError::Rejected {
+                profile: profile.into(),
+                canary: device.name.clone(),
+                username: creds.username.clone(),
+                source: Box::new(e),
+            })
+        }
+        Err(e) => Err(CredentialsError::CanaryUnreachable {
+            profile: profile.into(),
+            canary: device.name.clone(),
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// The stored credentials of every profile used by `targets`.
+pub fn logins_from_store(
+    config: &Config,
+    store: &Store,
+    targets: &[usize],
+) -> Result<HashMap<String, Login>, CredentialsError> {
+    let mut out = HashMap::new();
+    for &i in targets {
+        let profile = &config.devices[i].credentials;
+        if out.contains_key(profile) {
+            continue;
+        }
+        let creds = store
+            .get(&profile_key(profile))?
+            .ok_or_else(|| CredentialsError::Missing {
+                profile: profile.clone(),
+            })?;
+        out.insert(profile.clone(), creds.login());
+    }
+    Ok(out)
+}
+
+/// Checks every profile used by `targets` with one canary login each,
+/// reading what is stored. The first problem stops the check: a run never
+/// starts on credentials that are missing or were refused.
+pub async fn check_stored(
+    config: &Config,
+    store: &Store,
+    profiles: &[String],
+) -> Result<Vec<Proof>, CredentialsError> {
+    let mut proofs = Vec::new();
+    for profile in profiles {
+        let creds = store
+            .get(&profile_key(profile))?
+            .ok_or_else(|| CredentialsError::Missing {
+                profile: profile.clone(),
+            })?;
+        proofs.push(prove(config, profile, &creds).await?);
+    }
+    Ok(proofs)
+}
+
+/// The credential profiles used by these jobs' devices, in config order.
+pub fn profiles_for_jobs(config: &Config, jobs: &[String]) -> Vec<String> {
+    let mut used: Vec<String> = Vec::new();
+    for j in jobs.iter().filter_map(|j| config.job(j)) {
+        for &i in &j.targets {
+            let p = &config.devices[i].credentials;
+            if !used.contains(p) {
+                used.push(p.clone());
+            }
+        }
+    }
+    used.sort_by_key(|p| config.credentials.iter().position(|c| &c.name == p));
+    used
+}

@@ -1,0 +1,228 @@
+//! Where validated secrets live: the OS keyring (the default), or, for
+//! unattended reboots, systemd encrypted credentials that the unit decrypts
+//! into `$CREDENTIALS_DIRECTORY`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{Credentials, CredentialsError};
+
+// keyring 3 silently falls back to a mock store that keeps nothing when no
+// platform store is compiled in; refuse to build where we enable none.
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+compile_error!(
+    "nightshift keeps secrets in the OS keyring, and this platform has no store enabled in Cargo.toml"
+);
+
+/// The keyring service name under which nightshift's entries live.
+pub const SERVICE: &str = "nightshift";
+
+/// The name of a credential profile's entry (`credentials.NAME`).
+pub fn profile_key(profile: &str) -> String {
+    format!("credentials.{profile}")
+}
+
+/// The name of the SMTP relay password's entry.
+pub const MAIL_KEY: &str = "mail";
+
+/// A credential store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// The OS keyring (kernel keyutils on Linux, Keychain, Credential
+    /// Manager), under `service`.
+    Keyring { service: String },
+    /// systemd credentials decrypted by the unit (`LoadCredentialEncrypted=`):
+    /// read-only plain files named after the key.
+    Directory(PathBuf),
+    /// First the directory, then the keyring: what the daemon reads.
+    Both { dir: PathBuf, service: String },
+}
+
+/// The on-store form: one small JSON document per entry.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    username: String,
+    password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enable: Option<String>,
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.password.zeroize();
+        self.enable.zeroize();
+    }
+}
+
+impl Store {
+    /// The daemon's store: `$CREDENTIALS_DIRECTORY` (set by systemd when the
+    /// unit loads credentials) before the keyring.
+    pub fn for_daemon(service: &str) -> Store {
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) if !dir.is_empty() => Store::Both {
+                dir: PathBuf::from(dir),
+                service: service.into(),
+            },
+            _ => Store::Keyring {
+                service: service.into(),
+            },
+        }
+    }
+
+    pub fn keyring(service: &str) -> Store {
+        Store::Keyring {
+            service: service.into(),
+        }
+    }
+
+    /// Where a secret would be read from, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Keyring { service } => format!("the OS keyring (service \"{service}\")"),
+            Store::Directory(d) => format!("systemd credentials in {}", d.display()),
+            Store::Both { dir, service } => format!(
+                "systemd credentials in {}, then the OS keyring (service \"{service}\")",
+                dir.display()
+            ),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Credentials>, CredentialsError> {
+        match self {
+            Store::Keyring { service } => keyring_get(service, key),
+            Store::Directory(dir) => dir_get(dir, key),
+            Store::Both { dir, service } => match dir_get(dir, key)? {
+                Some(c) => Ok(Some(c)),
+                None => keyring_get(service, key),
+            },
+        }
+    }
+
+    pub fn set(&self, key: &str, creds: &Credentials) -> Result<(), CredentialsError> {
+        let service = match self {
+            Store::Keyring { service } | Store::Both { service, .. } => service,
+            Store::Directory(d) => {
+                return Err(CredentialsError::ReadOnly(d.display().to_string()));
+            }
+        };
+        let blob = encode(creds)?;
+        entry(service, key)?
+            .set_password(&blob)
+            .map_err(|e| CredentialsError::Keyring {
+                key: key.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Deletes the entry; `Ok(false)` when there was none.
+    pub fn delete(&self, key: &str) -> Result<bool, CredentialsError> {
+        let service = match self {
+            Store::Keyring { service } | Store::Both { service, .. } => service,
+            Store::Directory(d) => {
+                return Err(CredentialsError::ReadOnly(d.display().to_string()));
+            }
+        };
+        match entry(service, key)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(CredentialsError::Keyring {
+                key: key.into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The JSON form of credentials, for the keyring, a systemd credential or
+/// the control socket. Zeroized when dropped.
+pub fn encode(creds: &Credentials) -> Result<Zeroizing<String>, CredentialsError> {
+    let stored = Stored {
+        username: creds.username.clone(),
+        password: creds.password.expose_secret().to_string(),
+        enable: creds
+            .enable_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_string()),
+    };
+    serde_json::to_string(&stored)
+        .map(Zeroizing::new)
+        .map_err(|e| CredentialsError::Corrupt(e.to_string()))
+}
+
+pub fn decode(blob: &str) -> Result<Credentials, CredentialsError> {
+    let mut s: Stored = serde_json::from_str(blob.trim_end_matches(['\r', '\n']))
+        // serde_json's message names no secret, only the position.
+        .map_err(|e| CredentialsError::Corrupt(e.to_string()))?;
+    Ok(Credentials {
+        username: s.username.clone(),
+        password: SecretString::from(std::mem::take(&mut s.password)),
+        enable_secret: s.enable.take().map(SecretString::from),
+    })
+}
+
+fn entry(service: &str, key: &str) -> Result<keyring::Entry, CredentialsError> {
+    keyring::Entry::new(service, key).map_err(|e| CredentialsError::Keyring {
+        key: key.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn keyring_get(service: &str, key: &str) -> Result<Option<Credentials>, CredentialsError> {
+    match entry(service, key)?.get_password() {
+        Ok(blob) => {
+            let blob = Zeroizing::new(blob);
+            decode(&blob).map(Some)
+        }
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(CredentialsError::Keyring {
+            key: key.into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn dir_get(dir: &Path, key: &str) -> Result<Option<Credentials>, CredentialsError> {
+    let path = dir.join(key);
+    match std::fs::read_to_string(&path) {
+        Ok(blob) => decode(&Zeroizing::new(blob)).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CredentialsError::Keyring {
+            key: key.into(),
+            reason: format!("{}: {e}", path.display()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reads_systemd_credentials() {
+        let c = Credentials {
+            username: "netops".into(),
+            password: SecretString::from("pa\"ss"),
+            enable_secret: Some(SecretString::from("en")),
+        };
+        let blob = encode(&c).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("credentials.core"), format!("{}\n", &*blob)).unwrap();
+        let store = Store::Directory(dir.path().into());
+        let back = store.get("credentials.core").unwrap().unwrap();
+        assert_eq!(back.username, "netops");
+        assert_eq!(back.password.expose_secret(), "pa\"ss");
+        assert_eq!(back.enable_secret.unwrap().expose_secret(), "en");
+        assert!(store.get("credentials.other").unwrap().is_none());
+        assert!(matches!(
+            store.set("x", &c),
+            Err(CredentialsError::ReadOnly(_))
+        ));
+        std::fs::write(dir.path().join("bad"), "not json").unwrap();
+        let err = store.get("bad").err().unwrap().to_string();
+        assert!(!err.contains("not json"), "{err}");
+    }
+}

@@ -1,0 +1,275 @@
+//! Credentials: one canary login per attempt, the real kernel keyring, and
+//! no secret left anywhere on disk. Runs inside a fresh session keyring
+//! (`.ci/test` starts the suite under `keyctl session -`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::PASSWORD;
+use nightshift::lab::{Fault, LabSpec};
+
+/// Runs the binary with `stdin` as its standard input.
+fn ns(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("NIGHTSHIFT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A unique keyring service per test, removed by `Cleanup`.
+struct Cleanup {
+    config: std::path::PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = ns(
+            &self.config,
+            &["credentials", "delete", "--store", "keyring"],
+            "",
+        );
+    }
+}
+
+async fn lab_config(
+    spec: LabSpec,
+) -> (
+    nightshift::lab::Lab,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Cleanup,
+) {
+    let (lab, dir, path) = common::lab_with_config(spec).await;
+    let service = format!(
+        "nightshift-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[daemon]\n",
+        &format!(
+            "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
+            dir.path().join("no-daemon.sock").display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let cleanup = Cleanup {
+        config: path.clone(),
+    };
+    (lab, dir, path, cleanup)
+}
+
+fn set(config: &Path, password: &str) -> Output {
+    ns(
+        config,
+        &[
+            "credentials",
+            "set",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{password}\n{password}\n"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_costs_one_login_and_is_not_stored() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 20,
+        nxos: 20,
+        ..Default::default()
+    })
+    .await;
+    let out = set(&config, "typo-Pass-1");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("REJECTED the login for user admin"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    assert!(err.contains("hint: one failed login was spent"), "{err}");
+    let stats = lab.stats();
+    assert_eq!(
+        stats.auth_failures, 1,
+        "exactly one failed login fleet-wide"
+    );
+    assert_eq!(stats.devices.iter().map(|d| d.logins).sum::<u64>(), 0);
+    // Nothing stored: check says so and touches no device.
+    let out = ns(&config, &["credentials", "check", "--store", "keyring"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no credentials stored"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lab.stats().auth_failures, 1);
+    // A run with a wrong password never starts: one more failed login, no device touched.
+    let out = ns(
+        &config,
+        &["run", "lock-it-down", "--password-stdin"],
+        "typo-Pass-1\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no device was touched"),
+        "{}",
+        stderr(&out)
+    );
+    let stats = lab.stats();
+    assert_eq!(stats.auth_failures, 2);
+    assert_eq!(stats.devices.iter().map(|d| d.logins).sum::<u64>(), 0);
+    assert!(stats.devices.iter().all(|d| d.config_lines == 0));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lockout_fault_sees_one_failure_per_attempt() {
+    // The fleet's AAA locks the account after 3 failures.
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 10,
+        faults: vec!["lockout:3".parse::<Fault>().unwrap()],
+        ..Default::default()
+    })
+    .await;
+    for n in 1..=2 {
+        let out = set(&config, "wrong");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(lab.stats().auth_failures, n);
+    }
+    // Still not locked: the right password gets in.
+    let out = set(&config, PASSWORD);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_is_stored_and_read_back_by_another_process() {
+    let (lab, dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 6,
+        nxos: 2,
+        ..Default::default()
+    })
+    .await;
+    let out = set(&config, PASSWORD);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("accepted"), "{err}");
+    assert!(err.contains("stored in the OS keyring"), "{err}");
+    assert_eq!(
+        lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
+        1,
+        "one login: the canary"
+    );
+    // The secret is a real kernel key, not a mock's.
+    let keys = Command::new("keyctl")
+        .args(["show", "@s"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&keys.stdout);
+    assert!(
+        listing.contains("credentials.lab@nightshift-test-"),
+        "{listing}"
+    );
+
+    // Another process reads it back and proves it with one login.
+    let out = ns(&config, &["credentials", "check", "--store", "keyring"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("profile lab: OK"), "{}", stderr(&out));
+    assert_eq!(lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(), 2);
+
+    // A run with nothing on standard input uses the stored credentials.
+    let json = dir.path().join("run.json");
+    let out = ns(
+        &config,
+        &["run", "lock-it-down", "--json", json.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        report["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "changed"),
+        "{report}"
+    );
+
+    // No trace of the password in the state directory, the report or the output.
+    for text in [
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ] {
+        assert!(!text.contains(PASSWORD));
+    }
+    assert_no_secret_under(dir.path(), PASSWORD);
+
+    let out = ns(
+        &config,
+        &["credentials", "delete", "--store", "keyring"],
+        "",
+    );
+    assert!(stderr(&out).contains("deleted"), "{}", stderr(&out));
+    let out = ns(&config, &["credentials", "check", "--store", "keyring"], "");
+    assert_eq!(out.status.code(), Some(1));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_canary_is_not_a_wrong_password() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 3,
+        nxos: 0,
+        faults: vec![
+            "refuse:ios-001".parse().unwrap(),
+            "refuse:ios-002".parse().unwrap(),
+            "refuse:ios-003".parse().unwrap(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let out = set(&config, PASSWORD);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("could not be reached"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    assert!(!err.contains("REJECTED"), "{err}");
+    assert_eq!(lab.stats().auth_failures, 0);
+    lab.shutdown().await;
+}
+
+/// Fails if any file under `dir` contains `secret`.
+pub fn assert_no_secret_under(dir: &Path, secret: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_no_secret_under(&path, secret);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(secret),
+                "{} contains the password",
+                path.display()
+            );
+        }
+    }
+}
