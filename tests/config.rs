@@ -304,7 +304,7 @@ fn next_across_berlin_changes() {
 
 #[test]
 fn commands_not_built_yet_say_so() {
-    for cmd in ["daemon", "status", "report", "demo"] {
+    for cmd in ["daemon", "status", "demo"] {
         let out = nightshift(&[cmd, "anything"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(69), "{cmd}: {stderr}");

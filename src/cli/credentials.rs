@@ -58,6 +58,9 @@ struct SetArgs {
     /// Read the password (and, on a second line, the enable secret) from standard input
     #[arg(long)]
     password_stdin: bool,
+    /// Set the SMTP relay's AUTH password ([mail] username) instead, proved with one login to the relay
+    #[arg(long, conflicts_with_all = ["profile", "username"])]
+    mail: bool,
     /// Where to keep them
     #[arg(long, value_enum, default_value = "auto")]
     store: StoreChoice,
@@ -127,6 +130,9 @@ fn use_daemon(config: &Config, choice: StoreChoice) -> bool {
 }
 
 async fn set(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
+    if a.mail {
+        return set_mail(config, a).await;
+    }
     let profile = pick_profile(config, a.profile.as_deref())?;
     let default_user = a.username.clone().or_else(|| {
         config
@@ -176,14 +182,26 @@ async fn set(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let key = profile_key(&profile);
-    let where_ = match a.store {
-        StoreChoice::SystemdCreds => systemd_encrypt(&a.creds_dir, &key, &creds)?,
+    let where_ = store_in(config, a.store, &a.creds_dir, &key, &creds).await?;
+    eprintln!("nightshift credentials: profile {profile} stored in {where_}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn store_in(
+    config: &Config,
+    choice: StoreChoice,
+    creds_dir: &Path,
+    key: &str,
+    creds: &Credentials,
+) -> anyhow::Result<String> {
+    Ok(match choice {
+        StoreChoice::SystemdCreds => systemd_encrypt(creds_dir, key, creds)?,
         choice if use_daemon(config, choice) => {
-            let secret = store::encode(&creds)?.to_string();
+            let secret = store::encode(creds)?.to_string();
             control::call(
                 &config.daemon.control_socket,
                 &Request::Store {
-                    key: key.clone(),
+                    key: key.to_string(),
                     secret,
                 },
             )
@@ -196,11 +214,49 @@ async fn set(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
         }
         _ => {
             let store = Store::keyring(&config.daemon.keyring_service);
-            store.set(&key, &creds)?;
+            store.set(key, creds)?;
             store.describe()
         }
+    })
+}
+
+/// The relay's AUTH password: one login to the relay, then stored.
+async fn set_mail(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
+    let Some(mail) = &config.mail else {
+        bail!("no [mail] section in {}", config.source.display());
     };
-    eprintln!("nightshift credentials: profile {profile} stored in {where_}");
+    let Some(user) = mail.username.clone() else {
+        bail!(
+            "[mail] has no username in {}: the relay takes no AUTH, there is nothing to store",
+            config.source.display()
+        );
+    };
+    let creds = if a.password_stdin {
+        secrets::stdin_credentials(Some(user))?
+    } else {
+        let password =
+            rpassword::prompt_password(format!("SMTP password for {user} at {}: ", mail.relay))
+                .context("cannot read the password from the terminal; use --password-stdin")?;
+        Credentials {
+            username: user,
+            password: secrecy::SecretString::from(password),
+            enable_secret: None,
+        }
+    };
+    if let Err(e) = crate::report::mail::check_login(mail, &creds.password).await {
+        eprintln!("nightshift credentials: mail: {e}");
+        eprintln!("    nothing was stored");
+        return Ok(ExitCode::from(if e.is_transient() {
+            EXIT_UNREACHABLE
+        } else {
+            1
+        }));
+    }
+    let where_ = store_in(config, a.store, &a.creds_dir, credentials::MAIL_KEY, &creds).await?;
+    eprintln!(
+        "nightshift credentials: mail: login to {}:{} accepted; stored in {where_}",
+        mail.relay, mail.port
+    );
     Ok(ExitCode::SUCCESS)
 }
 

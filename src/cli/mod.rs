@@ -6,6 +6,7 @@ mod credentials;
 mod exec;
 mod lab;
 mod next;
+mod report;
 mod run;
 mod secrets;
 
@@ -64,8 +65,8 @@ pub enum Command {
     Daemon(NotBuilt),
     /// Ask the running daemon for its state [not built yet]
     Status(NotBuilt),
-    /// List, show or resend reports from the outbox [not built yet]
-    Report(NotBuilt),
+    /// List, show or resend mails (reports and alerts) from the outbox
+    Report(report::ReportArgs),
     /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
     Lab(lab::LabArgs),
     /// Run a whole change window against the embedded lab [not built yet]
@@ -146,7 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
         Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),
-        Command::Report(_) => Ok(not_built("report", 10, "The report outbox")),
+        Command::Report(args) => report::report(&path, args, &clock),
         Command::Lab(args) => lab::lab(args),
         Command::Demo(_) => Ok(not_built("demo", 11, "The demo")),
     }

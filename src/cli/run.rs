@@ -8,16 +8,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::select;
 use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::device::session_addr;
-use crate::engine::{Engine, Progress, RunPlan, RunReport};
+use crate::engine::{Engine, Progress, RunPlan};
 use crate::jobs::fleet;
+use crate::report::{Report, render_text};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -46,6 +45,9 @@ pub struct RunArgs {
     /// Read the password (and, on a second line, the enable secret) from standard input
     #[arg(long)]
     password_stdin: bool,
+    /// Also mail the report ([mail] in the config; kept in the outbox until sent)
+    #[arg(long)]
+    mail: bool,
     /// Devices worked on at once, overriding the jobs' concurrency
     #[arg(long)]
     concurrency: Option<usize>,
@@ -183,35 +185,43 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         report
     })?;
     let config = &engine.config;
-    let mut out = std::io::stdout().lock();
-    print_report(&mut out, config, &report)?;
+    let planned = plan
+        .deadline
+        .zip(plan.window.as_deref().and_then(|w| config.window(w)))
+        .map(|(end, w)| {
+            (
+                end - chrono::Duration::from_std(w.duration).unwrap_or_default(),
+                end,
+            )
+        });
+    let report = Report::new(config, &report, planned);
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        out.write_all(render_text(&report, false).as_bytes())?;
+    }
     let counts: Vec<String> = report
         .counts()
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
     eprintln!("nightshift run {}: {}", plan.run_id, counts.join(", "));
+    match report.save(&config.daemon.state_dir) {
+        Ok(p) => tracing::info!(path = %p.display(), "report kept in the run history"),
+        Err(e) => eprintln!("nightshift run: warning: {e}"),
+    }
     if let Some(file) = &args.json {
-        let json = serde_json::to_string_pretty(&report_json(config, &report))
-            .context("while rendering JSON")?;
+        let json = serde_json::to_string_pretty(&report.json).context("while rendering JSON")?;
         std::fs::write(file, json + "\n")
             .with_context(|| format!("while writing {}", file.display()))?;
     }
-    Ok(if all_good(&report) {
+    if args.mail {
+        super::report::mail_report(config, &report, &runtime)?;
+    }
+    Ok(if report.all_good() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
-}
-
-fn all_good(r: &RunReport) -> bool {
-    r.jobs.iter().all(|j| {
-        j.devices.iter().all(|d| {
-            matches!(
-                d.status.as_str(),
-                "changed" | "unchanged" | "would-change" | "ok" | "done"
-            )
-        }) && j.calls.iter().all(|c| c["result"] == "connect")
     })
 }
 
@@ -236,149 +246,4 @@ async fn show_progress(p: Arc<Progress>, stop: CancellationToken) {
     if tty {
         eprint!("\r\x1b[2K");
     }
-}
-
-/// The JSON report: `jobs[]` as run, plus `devices[]` (every device of every
-/// job, its job's result fields merged in) and `lines[]` (every POTS call).
-pub fn report_json(config: &Config, r: &RunReport) -> Value {
-    let mut devices = Vec::new();
-    let mut lines = Vec::new();
-    for j in &r.jobs {
-        for d in &j.devices {
-            let mut v = match d.detail_value() {
-                Value::Object(m) => Value::Object(m),
-                _ => Value::Object(serde_json::Map::new()),
-            };
-            v["name"] = Value::String(d.device.clone());
-            v["job"] = Value::String(j.name.clone());
-            v["status"] = Value::String(d.status.clone());
-            if v.get("error").is_none_or(Value::is_null) {
-                v["error"] = d.reason.clone().map_or(Value::Null, Value::String);
-            }
-            v["reason"] = d.reason.clone().map_or(Value::Null, Value::String);
-            if let Some(dev) = config.device(&d.device) {
-                v["address"] = Value::String(session_addr(&dev.host, dev.port));
-            }
-            devices.push(v);
-        }
-        lines.extend(j.calls.iter().cloned());
-    }
-    serde_json::json!({
-        "run_id": r.run_id, "window": r.window, "started": r.started, "finished": r.finished,
-        "deadline": r.deadline, "resumed": r.resumed, "counts": r.counts(), "jobs": r.jobs,
-        "devices": devices, "lines": lines,
-    })
-}
-
-fn print_report(
-    out: &mut impl std::io::Write,
-    config: &Config,
-    r: &RunReport,
-) -> std::io::Result<()> {
-    for j in &r.jobs {
-        writeln!(out, "## job {} ({})", j.name, j.kind)?;
-        for d in &j.devices {
-            let addr = config
-                .device(&d.device)
-                .map(|x| session_addr(&x.host, x.port))
-                .unwrap_or_default();
-            let v = &d.detail_value();
-            match d.status.as_str() {
-                "failed" => writeln!(
-                    out,
-                    "=== {} ({addr}): FAILED{}",
-                    d.device,
-                    v["step"]
-                        .as_str()
-                        .map(|s| format!(" at {s}"))
-                        .unwrap_or_default()
-                )?,
-                s => writeln!(out, "=== {} ({addr}): {s}", d.device)?,
-            }
-            let field = |k: &str| v[k].as_str().map(str::to_string);
-            if let Some(line) = field("line") {
-                writeln!(out, "    line:     {line}")?;
-            }
-            match field("error") {
-                Some(e) => writeln!(out, "    error:    {e}")?,
-                None if d.status != "failed" => {
-                    if let Some(reason) = &d.reason {
-                        writeln!(out, "    reason:   {reason}")?;
-                    }
-                }
-                None => writeln!(out, "    error:    {}", d.reason.as_deref().unwrap_or("?"))?,
-            }
-            if let Some(restored) = field("restored") {
-                writeln!(out, "    restored: {restored}")?;
-            }
-            if let Some(h) = field("hint") {
-                writeln!(out, "    hint:     {h}")?;
-            }
-            if matches!(d.status.as_str(), "changed" | "would-change") {
-                for line in v["diff"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    writeln!(out, "    {line}")?;
-                }
-            }
-            for o in v["outputs"].as_array().into_iter().flatten() {
-                writeln!(
-                    out,
-                    "--- {}\n{}",
-                    o["command"].as_str().unwrap_or_default(),
-                    o["output"]
-                        .as_str()
-                        .or(o["error"].as_str())
-                        .unwrap_or_default()
-                )?;
-            }
-        }
-        if let Some(h) = &j.held {
-            writeln!(out, "held: {h}")?;
-        }
-        if !j.calls.is_empty() {
-            print_calls(out, &j.calls)?;
-        }
-    }
-    Ok(())
-}
-
-fn print_calls(out: &mut impl std::io::Write, calls: &[Value]) -> std::io::Result<()> {
-    let secs = |v: &Value| {
-        v.as_f64()
-            .map_or_else(|| "-".to_string(), |s| format!("{s:.1} s"))
-    };
-    writeln!(
-        out,
-        "{:<14} {:<12} {:<10} {:>4}  {:<11} {:>6} {:>11} {:>9} {:>5}",
-        "branch", "number", "dialer", "line", "result", "rate", "to CONNECT", "held", "tries"
-    )?;
-    for c in calls {
-        let s = |k: &str| c[k].as_str().unwrap_or("-").to_string();
-        let rate = c["rate"]
-            .as_u64()
-            .map_or_else(|| "-".into(), |r| r.to_string());
-        writeln!(
-            out,
-            "{:<14} {:<12} {:<10} {:>4}  {:<11} {:>6} {:>11} {:>9} {:>5}",
-            s("branch"),
-            s("number"),
-            s("dialer"),
-            c["line"],
-            s("result"),
-            rate,
-            secs(&c["connect_secs"]),
-            secs(&c["call_secs"]),
-            c["attempts"]
-        )?;
-        for k in ["error", "cleared"] {
-            if let Some(t) = c[k].as_str() {
-                writeln!(out, "    {}: {t}", s("branch"))?;
-            }
-        }
-    }
-    Ok(())
 }

@@ -218,3 +218,22 @@ pub fn profiles_for_jobs(config: &Config, jobs: &[String]) -> Vec<String> {
     used.sort_by_key(|p| config.credentials.iter().position(|c| &c.name == p));
     used
 }
+
+/// The SMTP relay's AUTH password, when `[mail] username` is set.
+pub fn mail_password(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<SecretString>, CredentialsError> {
+    let Some(mail) = &config.mail else {
+        return Ok(None);
+    };
+    if mail.username.is_none() {
+        return Ok(None);
+    }
+    match store.get(MAIL_KEY)? {
+        Some(c) => Ok(Some(c.password)),
+        None => Err(CredentialsError::Missing {
+            profile: "mail".into(),
+        }),
+    }
+}

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod smtp;
+
 use nightshift::lab::{Lab, LabSpec};
 use russh::client::{self, Handle, Msg};
 use russh::keys::PublicKey;

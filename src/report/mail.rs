@@ -1,0 +1,285 @@
+//! Mail: a report or an alert as multipart text + HTML (with JSON and CSV
+//! attachments when big), sent with lettre over STARTTLS, implicit TLS, or
+//! plain SMTP to a loopback relay.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
+use secrecy::{ExposeSecret as _, SecretString};
+use thiserror::Error;
+
+use super::{FULL_BODY_LIMIT, Report, render_html, render_text};
+use crate::config::{MailSettings, MailTls};
+
+/// Sender and recipients when no `[mail]` is configured (the mail is then
+/// only kept in the outbox).
+pub const NO_RELAY_FROM: &str = "nightshift@localhost";
+
+#[derive(Debug, Error)]
+pub enum MailError {
+    #[error("invalid address {address:?}: {reason}")]
+    Address { address: String, reason: String },
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("cannot read the CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("the relay {relay} said: {reason}")]
+    Relay {
+        relay: String,
+        reason: String,
+        /// Worth retrying (relay down, timeout, 4xx); a 5xx is not.
+        transient: bool,
+    },
+}
+
+impl MailError {
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            MailError::Relay {
+                transient: true,
+                ..
+            }
+        )
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            MailError::Relay {
+                transient: true, ..
+            } => Some("the mail stays in the outbox and is retried with backoff"),
+            MailError::Relay {
+                transient: false, ..
+            } => Some(
+                "the relay refused it for good: fix the cause (sender, recipients, AUTH), then `nightshift report resend ID`",
+            ),
+            MailError::CaFile { .. } => {
+                Some("point [mail] ca_file at a PEM file with the relay's CA")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A rendered message, ready for the outbox.
+pub struct Rendered {
+    pub subject: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub bytes: Vec<u8>,
+}
+
+fn mailbox(address: &str) -> Result<Mailbox, MailError> {
+    address
+        .parse()
+        .map_err(|e: lettre::address::AddressError| MailError::Address {
+            address: address.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// Sender and recipients from the settings, or the local placeholders.
+pub fn parties(settings: Option<&MailSettings>) -> (String, Vec<String>) {
+    match settings {
+        Some(s) => (s.from.clone(), s.to.clone()),
+        None => (NO_RELAY_FROM.into(), vec![NO_RELAY_FROM.into()]),
+    }
+}
+
+fn message(
+    from: &str,
+    to: &[String],
+    subject: &str,
+    body: MultiPart,
+) -> Result<Vec<u8>, MailError> {
+    let mut b = lettre::Message::builder()
+        .from(mailbox(from)?)
+        .subject(subject)
+        .user_agent(format!("nightshift {}", env!("CARGO_PKG_VERSION")));
+    for t in to {
+        b = b.to(mailbox(t)?);
+    }
+    let m = b
+        .multipart(body)
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    Ok(m.formatted())
+}
+
+/// The report as a mail: the whole report in the body, or for a big one
+/// the summary and the problems, with the full report attached.
+pub fn render_report(
+    report: &Report,
+    settings: Option<&MailSettings>,
+) -> Result<Rendered, MailError> {
+    let (from, to) = parties(settings);
+    let subject = report.subject();
+    let full = report.devices().len() <= FULL_BODY_LIMIT;
+    let text = if full {
+        render_text(report, true)
+    } else {
+        let mut t = String::new();
+        super::text::render_header(report, &mut t);
+        t.push_str("Devices that need attention:\n\n");
+        for d in report.problems() {
+            super::text::device(&mut t, d);
+        }
+        t.push_str("\nThe full report is attached as JSON and CSV.\n");
+        t
+    };
+    let html = render_html(report, full);
+    let alternative = MultiPart::alternative_plain_html(text, html);
+    let body = if full {
+        alternative
+    } else {
+        let json = serde_json::to_string_pretty(&report.json)
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        let id = report.json["run_id"].as_str().unwrap_or("report");
+        MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(
+                Attachment::new(format!("{id}.json")).body(
+                    json,
+                    ContentType::parse("application/json")
+                        .map_err(|e| MailError::Build(e.to_string()))?,
+                ),
+            )
+            .singlepart(
+                Attachment::new(format!("{id}.csv")).body(
+                    report.csv(),
+                    ContentType::parse("text/csv; charset=utf-8")
+                        .map_err(|e| MailError::Build(e.to_string()))?,
+                ),
+            )
+    };
+    Ok(Rendered {
+        bytes: message(&from, &to, &subject, body)?,
+        subject,
+        from,
+        to,
+    })
+}
+
+/// An alert: a short text mail that needs a human before the window.
+pub fn render_alert(
+    subject: &str,
+    text: &str,
+    settings: Option<&MailSettings>,
+) -> Result<Rendered, MailError> {
+    let (from, to) = parties(settings);
+    let subject = format!("[nightshift] ALERT: {subject}");
+    let body = MultiPart::mixed().singlepart(SinglePart::plain(text.to_string()));
+    Ok(Rendered {
+        bytes: message(&from, &to, &subject, body)?,
+        subject,
+        from,
+        to,
+    })
+}
+
+/// The SMTP transport for the settings; `password` is the relay's AUTH
+/// password (from the keyring), when `username` is set.
+pub fn transport(
+    s: &MailSettings,
+    password: Option<&SecretString>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let tls_params = || -> Result<TlsParameters, MailError> {
+        let mut b = TlsParameters::builder(s.relay.clone());
+        if let Some(ca) = &s.ca_file {
+            let err = |reason: String| MailError::CaFile {
+                path: ca.display().to_string(),
+                reason,
+            };
+            let pem = std::fs::read(ca).map_err(|e| err(e.to_string()))?;
+            b = b
+                .add_root_certificate(Certificate::from_pem(&pem).map_err(|e| err(e.to_string()))?);
+        }
+        b.build_rustls()
+            .map_err(|e| MailError::Build(e.to_string()))
+    };
+    let tls = match s.tls {
+        MailTls::StartTls => Tls::Required(tls_params()?),
+        MailTls::Tls => Tls::Wrapper(tls_params()?),
+        MailTls::None => Tls::None,
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.relay.clone())
+        .port(s.port)
+        .tls(tls)
+        .timeout(Some(s.timeout));
+    if let (Some(user), Some(pw)) = (&s.username, password) {
+        b = b.credentials(SmtpCredentials::new(
+            user.clone(),
+            pw.expose_secret().to_string(),
+        ));
+    }
+    Ok(b.build())
+}
+
+fn relay_error(s: &MailSettings, e: &lettre::transport::smtp::Error) -> MailError {
+    // Anything but a permanent (5xx) answer is worth retrying: the relay
+    // down, a timeout, a TLS hiccup, a 4xx.
+    let transient = !e.is_permanent();
+    let mut reason = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        let more = inner.to_string();
+        if !reason.contains(&more) {
+            reason.push_str(": ");
+            reason.push_str(&more);
+        }
+        src = inner.source();
+    }
+    MailError::Relay {
+        relay: format!("{}:{}", s.relay, s.port),
+        reason,
+        transient,
+    }
+}
+
+/// Sends a message as stored (bytes unchanged).
+pub async fn send(
+    s: &MailSettings,
+    password: Option<&SecretString>,
+    from: &str,
+    to: &[String],
+    bytes: &[u8],
+) -> Result<(), MailError> {
+    let addr = |a: &str| {
+        a.parse::<Address>().map_err(|e| MailError::Address {
+            address: a.into(),
+            reason: e.to_string(),
+        })
+    };
+    let to = to.iter().map(|t| addr(t)).collect::<Result<Vec<_>, _>>()?;
+    let envelope = lettre::address::Envelope::new(Some(addr(from)?), to)
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    let t = transport(s, password)?;
+    // lettre's own timeout covers each command; this bounds the whole.
+    let limit = s.timeout.saturating_mul(4).max(Duration::from_secs(5));
+    match tokio::time::timeout(limit, t.send_raw(&envelope, bytes)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(relay_error(s, &e)),
+        Err(_) => Err(MailError::Relay {
+            relay: format!("{}:{}", s.relay, s.port),
+            reason: format!("no answer within {}", humantime::format_duration(limit)),
+            transient: true,
+        }),
+    }
+}
+
+/// Proves the relay's AUTH credentials with one connection.
+pub async fn check_login(s: &MailSettings, password: &SecretString) -> Result<(), MailError> {
+    let t = transport(s, Some(password))?;
+    match t.test_connection().await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(MailError::Relay {
+            relay: format!("{}:{}", s.relay, s.port),
+            reason: "the relay did not answer NOOP".into(),
+            transient: true,
+        }),
+        Err(e) => Err(relay_error(s, &e)),
+    }
+}

@@ -1,0 +1,267 @@
+//! The report of a run: what the engineer reads the morning after. Its
+//! canonical form is JSON (kept in the run history, attached to big mails);
+//! the text, HTML and CSV forms are rendered from it.
+
+mod html;
+pub mod mail;
+pub mod outbox;
+mod text;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use thiserror::Error;
+
+pub use html::render_html;
+pub use text::render_text;
+
+use crate::config::Config;
+use crate::device::session_addr;
+use crate::engine::RunReport;
+
+/// Statuses that mean "all is well" for a device.
+pub const GOOD: &[&str] = &["changed", "unchanged", "would-change", "ok", "done"];
+
+/// Beyond this many devices a mail carries the summary and the failures,
+/// and the full report as JSON and CSV attachments.
+pub const FULL_BODY_LIMIT: usize = 200;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+}
+
+/// A report: its JSON form, with the accessors the renderers need.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub json: Value,
+}
+
+impl Report {
+    /// The report of `run`. `planned` is the window's opening and closing
+    /// when the run belongs to one.
+    pub fn new(
+        config: &Config,
+        run: &RunReport,
+        planned: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Report {
+        let mut json = report_json(config, run);
+        if let Some((start, end)) = planned {
+            json["planned_start"] = json!(start);
+            json["planned_end"] = json!(end);
+        }
+        if let Some(w) = run.window.as_deref().and_then(|w| config.window(w)) {
+            json["timezone"] = json!(w.zone().name());
+        }
+        Report { json }
+    }
+
+    /// The title: the window's name, else the jobs'.
+    pub fn title(&self) -> String {
+        match self.json["window"].as_str() {
+            Some(w) => w.to_string(),
+            None => self
+                .jobs()
+                .iter()
+                .map(|j| j["name"].as_str().unwrap_or("?"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    pub fn jobs(&self) -> &[Value] {
+        self.json["jobs"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    pub fn devices(&self) -> &[Value] {
+        self.json["devices"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    pub fn lines(&self) -> &[Value] {
+        self.json["lines"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    /// Devices per status, most important first.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let mut c: BTreeMap<String, usize> = BTreeMap::new();
+        for d in self.devices() {
+            *c.entry(d["status"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
+        }
+        let order = [
+            "changed",
+            "unchanged",
+            "would-change",
+            "ok",
+            "done",
+            "failed",
+            "skipped",
+            "held",
+            "not-started",
+        ];
+        let mut out: Vec<(String, usize)> = order
+            .iter()
+            .filter_map(|s| c.remove(*s).map(|n| (s.to_string(), n)))
+            .collect();
+        out.extend(c);
+        out
+    }
+
+    /// POTS calls per result.
+    pub fn call_counts(&self) -> Vec<(String, usize)> {
+        let mut c: BTreeMap<String, usize> = BTreeMap::new();
+        for l in self.lines() {
+            *c.entry(l["result"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
+        }
+        c.into_iter().collect()
+    }
+
+    /// Devices that did not end well, in inventory order.
+    pub fn problems(&self) -> Vec<&Value> {
+        self.devices()
+            .iter()
+            .filter(|d| !GOOD.contains(&d["status"].as_str().unwrap_or("?")))
+            .collect()
+    }
+
+    /// All went well: every device good and every call connected.
+    pub fn all_good(&self) -> bool {
+        self.problems().is_empty() && self.lines().iter().all(|l| l["result"] == "connect")
+    }
+
+    /// The mail subject: the outcome at a glance.
+    pub fn subject(&self) -> String {
+        let mut parts: Vec<String> = self
+            .counts()
+            .iter()
+            .map(|(s, n)| format!("{n} {}", s.replace('-', " ")))
+            .collect();
+        let lines = self.lines();
+        if !lines.is_empty() {
+            let ok = lines.iter().filter(|l| l["result"] == "connect").count();
+            parts.push(format!("{ok}/{} lines answered", lines.len()));
+        }
+        let prefix = if self.json["resumed"] == true {
+            " (resumed)"
+        } else {
+            ""
+        };
+        format!(
+            "[nightshift] {}{prefix}: {}",
+            self.title(),
+            if parts.is_empty() {
+                "nothing to do".into()
+            } else {
+                parts.join(", ")
+            }
+        )
+    }
+
+    /// Every device as CSV: one row per device and job.
+    pub fn csv(&self) -> String {
+        let mut out =
+            String::from("device,address,job,status,step,error,hint,diff_lines,duration_ms\n");
+        for d in self.devices() {
+            let s = |k: &str| csv_field(d[k].as_str().unwrap_or_default());
+            let ms: u64 = d["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["ms"].as_u64())
+                .sum();
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{}\n",
+                s("name"),
+                s("address"),
+                s("job"),
+                s("status"),
+                s("step"),
+                s("error"),
+                s("hint"),
+                d["diff"].as_array().map_or(0, Vec::len),
+                ms
+            ));
+        }
+        out
+    }
+
+    /// Writes the report into the run history: `<state_dir>/history/<run_id>.json`.
+    pub fn save(&self, state_dir: &Path) -> Result<PathBuf, ReportError> {
+        let dir = state_dir.join("history");
+        let id = self.json["run_id"].as_str().unwrap_or("run");
+        let path = dir.join(format!("{id}.json"));
+        let write = |path: &Path| -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let text = serde_json::to_string_pretty(&self.json).map_err(std::io::Error::other)?;
+            crate::durable::write_durably(path, text.as_bytes())
+        };
+        write(&path).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Seconds a device spent, from its step times.
+pub fn device_ms(d: &Value) -> Option<u64> {
+    let steps = d["steps"].as_array()?;
+    Some(steps.iter().filter_map(|s| s["ms"].as_u64()).sum())
+}
+
+/// The JSON report: `jobs[]` (name, kind, held), `devices[]` (every device
+/// of every job, its job's result fields merged in) and `lines[]` (every
+/// POTS call).
+pub fn report_json(config: &Config, r: &RunReport) -> Value {
+    let mut devices = Vec::new();
+    let mut lines = Vec::new();
+    let mut jobs = Vec::new();
+    for j in &r.jobs {
+        for d in &j.devices {
+            let mut v = match d.detail_value() {
+                Value::Object(m) => Value::Object(m),
+                _ => Value::Object(serde_json::Map::new()),
+            };
+            v["name"] = Value::String(d.device.clone());
+            v["job"] = Value::String(j.name.clone());
+            v["status"] = Value::String(d.status.clone());
+            if v.get("error").is_none_or(Value::is_null) {
+                v["error"] = d.reason.clone().map_or(Value::Null, Value::String);
+            }
+            v["reason"] = d.reason.clone().map_or(Value::Null, Value::String);
+            if let Some(dev) = config.device(&d.device) {
+                v["address"] = Value::String(session_addr(&dev.host, dev.port));
+            }
+            devices.push(v);
+        }
+        lines.extend(j.calls.iter().map(|c| {
+            let mut c = c.clone();
+            c["job"] = json!(j.name);
+            c
+        }));
+        jobs.push(json!({"name": j.name, "kind": j.kind, "held": j.held, "devices": j.devices.len(), "calls": j.calls.len()}));
+    }
+    json!({
+        "run_id": r.run_id, "window": r.window, "started": r.started, "finished": r.finished,
+        "deadline": r.deadline, "resumed": r.resumed, "counts": r.counts(), "jobs": jobs,
+        "devices": devices, "lines": lines,
+    })
+}

@@ -1,0 +1,276 @@
+//! Reports and mail against a real SMTP server (aiosmtpd with STARTTLS and
+//! AUTH): content, a relay that is down then up, a 5xx kept in the outbox.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::PASSWORD;
+use common::smtp::{SMTP_PASSWORD, SmtpPeer, free_port};
+use nightshift::lab::{Lab, LabSpec};
+
+fn ns(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("NIGHTSHIFT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A lab whose config mails to `mail` (a [mail] section), with a unique
+/// keyring service holding the relay's password.
+async fn setup(spec: LabSpec, mail: &str) -> (Lab, tempfile::TempDir, PathBuf, Forget) {
+    let (lab, dir, path) = common::lab_with_config(spec).await;
+    let service = format!(
+        "nightshift-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "[daemon]\n",
+            &format!(
+                "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
+                dir.path().join("none.sock").display()
+            ),
+        )
+        .replace("[credentials.lab]", &format!("{mail}[credentials.lab]"));
+    std::fs::write(&path, text).unwrap();
+    (lab, dir, path, Forget(service))
+}
+
+/// Removes the test's relay password from the keyring.
+struct Forget(String);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let _ = Command::new("keyctl")
+            .args(["purge", "user", &format!("keyring-rs:mail@{}", self.0)])
+            .output();
+    }
+}
+
+fn run_mail(config: &Path) -> Output {
+    ns(
+        config,
+        &["run", "lock-it-down", "--mail", "--password-stdin"],
+        &format!("{PASSWORD}\n{PASSWORD}\n"),
+    )
+}
+
+fn outbox_list(config: &Path) -> String {
+    text(&ns(config, &["report", "list"], ""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_arrives_as_multipart_text_and_html_over_starttls_with_auth() {
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(smtp_dir.path(), "auth", 0);
+    let (lab, dir, config, _forget) = setup(
+        LabSpec {
+            ios: 5,
+            nxos: 2,
+            faults: vec!["reject:ios-003:2".parse().unwrap()],
+            ..Default::default()
+        },
+        &peer.mail_section("netops@example.test"),
+    )
+    .await;
+    // A wrong relay password is refused by the relay and not stored.
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        "nope\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("535"), "{}", text(&out));
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = run_mail(&config);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one device failed: {}",
+        text(&out)
+    );
+    let messages = peer.messages();
+    assert_eq!(messages.len(), 1, "{}", text(&out));
+    let m = &messages[0];
+    assert!(
+        m.contains("Subject: [nightshift] lock-it-down: 6 changed, 1 failed"),
+        "{m}"
+    );
+    assert!(m.contains("To: netops@example.test"), "{m}");
+    assert!(m.contains("multipart/alternative"), "{m}");
+    assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
+    let body = decode_qp(m);
+    assert!(body.contains("=== ios-003"), "{body}");
+    assert!(body.contains("FAILED at"), "{body}");
+    assert!(body.contains("Needs attention (1)"), "{body}");
+    assert!(body.contains("+ "), "the ACL diff is in the mail: {body}");
+    assert!(!m.contains(PASSWORD) && !m.contains(SMTP_PASSWORD));
+    let list = outbox_list(&config);
+    assert!(
+        list.contains("sent") && list.contains("lock-it-down"),
+        "{list}"
+    );
+    // The run history keeps the JSON.
+    let history: Vec<_> = std::fs::read_dir(dir.path().join("lab.state/history"))
+        .unwrap()
+        .collect();
+    assert_eq!(history.len(), 1);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_is_down_keeps_the_mail_until_it_is_back() {
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The section for a peer that is not running yet.
+    let mut peer = SmtpPeer::start(smtp_dir.path(), "auth", port);
+    let section = peer.mail_section("netops@example.test");
+    let (lab, _dir, config, _forget) = setup(
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            ..Default::default()
+        },
+        &section,
+    )
+    .await;
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    peer.stop();
+
+    let out = run_mail(&config);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not sent"), "{}", text(&out));
+    assert!(
+        text(&out).contains("retried with backoff"),
+        "{}",
+        text(&out)
+    );
+    let list = outbox_list(&config);
+    assert!(
+        list.contains("pending") && list.contains("last error"),
+        "{list}"
+    );
+
+    let peer = SmtpPeer::start(smtp_dir.path(), "auth", port);
+    assert!(peer.messages().is_empty());
+    let out = ns(&config, &["report", "flush"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(peer.messages().len(), 1);
+    assert!(peer.messages()[0].contains("Subject: [nightshift] lock-it-down: 3 changed"));
+    assert!(outbox_list(&config).contains("sent"));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_keeps_the_mail_in_the_outbox() {
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(smtp_dir.path(), "reject", 0);
+    let (lab, _dir, config, _forget) = setup(
+        LabSpec {
+            ios: 2,
+            nxos: 0,
+            ..Default::default()
+        },
+        &peer.mail_section("netops@example.test"),
+    )
+    .await;
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_mail(&config);
+    let t = text(&out);
+    assert!(t.contains("554"), "{t}");
+    assert!(t.contains("refused it for good"), "{t}");
+    let list = outbox_list(&config);
+    assert!(
+        list.contains("FAILED") && list.contains("(554): 5.7.1 Message rejected"),
+        "{list}"
+    );
+    let id = list.split_whitespace().next().unwrap().to_string();
+    let shown = text(&ns(&config, &["report", "show", &id], ""));
+    assert!(
+        shown.contains("Subject: [nightshift] lock-it-down: 2 changed"),
+        "{shown}"
+    );
+    assert!(peer.messages().is_empty());
+    lab.shutdown().await;
+}
+
+/// The message with quoted-printable soft breaks and escapes undone, and
+/// base64 parts decoded, for content checks.
+fn decode_qp(m: &str) -> String {
+    let mut out = m.replace("=\r\n", "").replace("=\n", "");
+    for (code, ch) in [("=3D", "="), ("=20", " "), ("=09", "\t")] {
+        out = out.replace(code, ch);
+    }
+    out
+}
