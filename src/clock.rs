@@ -29,3 +29,42 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// The wall clock moved by an offset that can change while it runs: a
+/// daemon under test can be put just before a DST change, or made to jump
+/// as after a suspend or an NTP step, while real time still passes.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset: std::sync::Mutex<chrono::Duration>,
+}
+
+impl OffsetClock {
+    /// A clock that says `at` now.
+    pub fn at(at: DateTime<Utc>) -> OffsetClock {
+        let c = OffsetClock::default();
+        c.set(at);
+        c
+    }
+
+    /// From now on, the clock says `at` (and runs on from there).
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.lock() = at - SystemClock.now();
+    }
+
+    /// Moves the clock by `by` (a jump forward or back).
+    pub fn jump(&self, by: chrono::Duration) {
+        *self.lock() += by;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, chrono::Duration> {
+        self.offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        SystemClock.now() + *self.lock()
+    }
+}

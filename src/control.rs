@@ -109,7 +109,11 @@ impl Response {
 }
 
 /// Answers requests; called once per admitted request.
-pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Who may talk to the daemon.
 #[derive(Debug, Clone)]
@@ -254,7 +258,7 @@ async fn answer(stream: UnixStream, admission: &Admission, handler: &Handler) {
                 let mut reader = BufReader::new(read).take(MAX_REQUEST);
                 match reader.read_line(&mut line).await {
                     Ok(_) => match serde_json::from_str::<Request>(&line) {
-                        Ok(req) => handler(&req),
+                        Ok(req) => handler(req).await,
                         Err(e) => Response::error(format!("bad request: {e}")),
                     },
                     Err(e) => Response::error(format!("cannot read the request: {e}")),
@@ -290,7 +294,13 @@ pub async fn call(path: &Path, request: &Request) -> Result<Value, ControlError>
         .map_err(timeout)?
         .map_err(io)?;
     let mut answer = String::new();
-    tokio::time::timeout(IO_TIMEOUT, BufReader::new(read).read_line(&mut answer))
+    // A credential check logs in to a canary first.
+    let wait = if matches!(request, Request::Check { .. }) {
+        IO_TIMEOUT * 12
+    } else {
+        IO_TIMEOUT
+    };
+    tokio::time::timeout(wait, BufReader::new(read).read_line(&mut answer))
         .await
         .map_err(timeout)?
         .map_err(io)?;

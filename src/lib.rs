@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod credentials;
+pub mod daemon;
 pub mod device;
 pub mod durable;
 pub mod engine;

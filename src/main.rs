@@ -7,7 +7,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = nightshift::cli::Cli::parse();
-    nightshift::cli::init_logging(cli.verbose);
+    nightshift::cli::init_logging(
+        cli.verbose,
+        matches!(cli.command, nightshift::cli::Command::Daemon),
+    );
     match nightshift::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -3,6 +3,7 @@
 
 mod check;
 mod credentials;
+mod daemon;
 mod exec;
 mod lab;
 mod next;
@@ -61,10 +62,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Set, check or delete credentials (one canary login, OS keyring)
     Credentials(credentials::CredentialsArgs),
-    /// Sleep until change windows and run them (the systemd service) [not built yet]
-    Daemon(NotBuilt),
-    /// Ask the running daemon for its state [not built yet]
-    Status(NotBuilt),
+    /// Sleep until change windows and run them (the systemd service)
+    Daemon,
+    /// Ask the running daemon for its state: next windows, progress, last outcome, credentials
+    Status,
     /// List, show or resend mails (reports and alerts) from the outbox
     Report(report::ReportArgs),
     /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
@@ -81,8 +82,9 @@ pub struct NotBuilt {
     args: Vec<String>,
 }
 
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -90,10 +92,17 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("NIGHTSHIFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    // Under systemd, journald adds the time stamp and takes no colours.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if journald {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub fn config_path(cli: &Cli) -> PathBuf {
@@ -145,8 +154,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => exec::exec(&path, args, &clock),
         Command::Run(args) => run::run(&path, args, &clock),
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
-        Command::Daemon(_) => Ok(not_built("daemon", 9, "The daemon")),
-        Command::Status(_) => Ok(not_built("status", 9, "The daemon's status")),
+        Command::Daemon => daemon::daemon(&path),
+        Command::Status => daemon::status(&path, &clock),
         Command::Report(args) => report::report(&path, args, &clock),
         Command::Lab(args) => lab::lab(args),
         Command::Demo(_) => Ok(not_built("demo", 11, "The demo")),

@@ -1,0 +1,129 @@
+//! `nightshift daemon` (the systemd service) and `nightshift status`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{EXIT_INVALID, load_config};
+use crate::clock::{Clock, SystemClock};
+use crate::config::ConfigError;
+use crate::control::{self, Request};
+use crate::daemon::{self, DaemonError, Options, SystemdNotify};
+
+pub fn daemon(path: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let reload = Arc::new(Notify::new());
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let signals = {
+            let shutdown = shutdown.clone();
+            let reload = reload.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = term.recv() => { tracing::info!("SIGTERM: no new devices; in-flight devices reach a safe point; the report is still sent"); shutdown.cancel(); }
+                        _ = int.recv() => { tracing::info!("SIGINT: stopping as for SIGTERM"); shutdown.cancel(); }
+                        _ = hup.recv() => { tracing::info!("SIGHUP: re-reading the config"); reload.notify_one(); }
+                    }
+                }
+            })
+        };
+        let result = daemon::run(
+            path,
+            Options {
+                clock: Arc::new(SystemClock),
+                notifier: Arc::new(SystemdNotify),
+                shutdown,
+                reload,
+            },
+        )
+        .await;
+        signals.abort();
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(DaemonError::Config(ConfigError::Invalid { file, problems })) => {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("{file}: {} problem(s) found; the daemon did not start", problems.len());
+                Ok(ExitCode::from(EXIT_INVALID))
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("the daemon stopped")),
+        }
+    })
+}
+
+pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let Some(config) = load_config(path, clock)? else {
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let socket = &config.daemon.control_socket;
+    let v = match runtime.block_on(control::call(socket, &Request::Status)) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("nightshift status: {e}");
+            eprintln!(
+                "    hint: is the daemon running? `systemctl status nightshift`; the socket is [daemon] control_socket"
+            );
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    println!(
+        "nightshift daemon, pid {}, up since {}",
+        v["pid"],
+        s(&v["started"])
+    );
+    println!("config:      {}", s(&v["config"]));
+    println!("now:         {}", s(&v["line"]));
+    for n in v["next"].as_array().into_iter().flatten() {
+        println!(
+            "next:        {:<16} {}  ({} UTC)",
+            s(&n["window"]),
+            s(&n["opens_local"]),
+            s(&n["opens"])
+        );
+    }
+    if let Some(r) = v["running"].as_object() {
+        println!("running:     {} {}", s(&r["window"]), s(&r["progress"]));
+    }
+    match v["last"].as_object() {
+        Some(l) => println!(
+            "last window: {} ({}): {}",
+            s(&l["window"]),
+            s(&l["run_id"]),
+            s(&l["summary"])
+        ),
+        None => println!("last window: none since start"),
+    }
+    for (profile, c) in v["credentials"].as_object().into_iter().flatten() {
+        println!(
+            "credentials: {profile}: {} (checked {}){}",
+            s(&c["state"]),
+            s(&c["checked"]),
+            c["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(r) = v["last_reload"].as_object() {
+        println!("last reload: {} at {}", s(&r["result"]), s(&r["at"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,457 @@
+//! The daemon: sleeps until change windows, runs them in their own zone
+//! under the misfire policy, proves credentials ahead of each window,
+//! mails every report (and alerts) through the outbox, and answers the
+//! control socket. `run` is what `nightshift daemon` calls and what tests
+//! call in-process.
+
+pub mod alarms;
+pub mod policy;
+mod runner;
+pub mod status;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::control::{self, Admission, ControlError, Request, Response};
+use crate::credentials::{self, Store};
+use crate::report::mail;
+use crate::report::outbox::{Outbox, queue_and_send};
+use alarms::{Alarm, AlarmError, Alarms};
+use policy::{Decision, Wake};
+pub use status::{CredentialState, Status};
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Alarms(#[from] AlarmError),
+}
+
+/// How the daemon talks to its supervisor (systemd's notify socket).
+pub trait Notifier: Send + Sync {
+    fn ready(&self);
+    fn reloading(&self);
+    fn stopping(&self);
+    fn status(&self, line: &str);
+}
+
+/// No supervisor (tests, a foreground run).
+pub struct NoNotify;
+
+impl Notifier for NoNotify {
+    fn ready(&self) {}
+    fn reloading(&self) {}
+    fn stopping(&self) {}
+    fn status(&self, _: &str) {}
+}
+
+/// systemd's `$NOTIFY_SOCKET` (a no-op when unset).
+pub struct SystemdNotify;
+
+impl Notifier for SystemdNotify {
+    fn ready(&self) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+    fn reloading(&self) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    }
+    fn stopping(&self) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    }
+    fn status(&self, line: &str) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(line)]);
+    }
+}
+
+/// What the daemon shares with its control socket and its runs.
+pub struct Shared {
+    pub config: Mutex<Arc<Config>>,
+    pub status: Mutex<Status>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends the one-line status to the supervisor.
+    pub fn publish(&self) {
+        let line = self.status().line(&self.config());
+        self.notifier.status(&line);
+    }
+
+    /// Puts an alert in the outbox and sends it when a relay is configured.
+    pub async fn alert(&self, subject: &str, text: &str) {
+        let config = self.config();
+        tracing::warn!(alert = subject, "{text}");
+        let rendered = match mail::render_alert(subject, text, config.mail.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render an alert");
+                return;
+            }
+        };
+        let outbox = Outbox::new(&config.daemon.state_dir);
+        let password = credentials::mail_password(&config, &self.store)
+            .ok()
+            .flatten();
+        match queue_and_send(
+            &outbox,
+            config.mail.as_ref(),
+            password.as_ref(),
+            "alert",
+            subject,
+            &rendered,
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok((entry, _)) => tracing::info!(id = %entry.id, "alert kept in the outbox"),
+            Err(e) => tracing::error!(error = %e, "cannot keep an alert in the outbox"),
+        }
+    }
+}
+
+/// Everything `run` needs besides the config file.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub notifier: Arc<dyn Notifier>,
+    /// Cancelled on SIGTERM: no new devices; in-flight ones reach a safe
+    /// point; the report is still produced and sent.
+    pub shutdown: CancellationToken,
+    /// Notified on SIGHUP: re-read the config.
+    pub reload: Arc<Notify>,
+}
+
+/// Loads the config and runs the daemon until `shutdown`.
+pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
+    let config = Arc::new(Config::load(config_path, opts.clock.now())?);
+    let store = Store::for_daemon(&config.daemon.keyring_service);
+    let shared = Arc::new(Shared {
+        config: Mutex::new(config.clone()),
+        status: Mutex::new(Status::new(config_path, opts.clock.now())),
+        store,
+        clock: opts.clock.clone(),
+        notifier: opts.notifier.clone(),
+    });
+
+    // The control socket first: `credentials set` may be needed to finish
+    // the checks below.
+    let admission = Admission::new(config.daemon.control_group.as_deref())?;
+    let listener = control::bind(&config.daemon.control_socket, &admission)?;
+    let control_stop = CancellationToken::new();
+    let control_task = tokio::spawn(control::serve(
+        listener,
+        admission,
+        handler(shared.clone()),
+        control_stop.clone(),
+    ));
+
+    // Credentials: one canary login per profile the windows use.
+    let profiles = all_window_profiles(&config);
+    check_credentials(&shared, &profiles, "at start-up").await;
+
+    // Mail left by an earlier run goes out now.
+    flush_outbox(&shared, true).await;
+
+    let (mut alarms, mut fired) = Alarms::start(opts.clock.clone()).await?;
+    let mut handled: HashSet<(String, DateTime<Utc>)> = HashSet::new();
+    arm(&shared, &mut alarms, &handled).await;
+    opts.notifier.ready();
+    shared.publish();
+    tracing::info!(config = %config_path.display(), "nightshift daemon ready");
+
+    loop {
+        tokio::select! {
+            _ = opts.shutdown.cancelled() => break,
+            _ = opts.reload.notified() => {
+                reload(&shared, config_path).await;
+                arm(&shared, &mut alarms, &handled).await;
+                shared.publish();
+            }
+            Some((at, alarm)) = fired.recv() => {
+                match alarm {
+                    Alarm::MailRetry => flush_outbox(&shared, false).await,
+                    Alarm::Wake(Wake::CheckCredentials { window, .. }) => {
+                        let config = shared.config();
+                        if let Some(w) = config.window(&window) {
+                            let profiles = credentials::profiles_for_jobs(&config, &w.jobs);
+                            check_credentials(&shared, &profiles, &format!("ahead of window {window}")).await;
+                        }
+                    }
+                    Alarm::Wake(Wake::Open { window, opening }) => {
+                        if !handled.contains(&(window.clone(), opening)) {
+                            let _ = at;
+                            open_window(&shared, &window, opening, &opts.shutdown, &mut handled).await;
+                        }
+                    }
+                }
+                arm(&shared, &mut alarms, &handled).await;
+                shared.publish();
+            }
+        }
+    }
+    opts.notifier.stopping();
+    tracing::info!("nightshift daemon stopping");
+    alarms.shutdown().await;
+    control_stop.cancel();
+    let _ = control_task.await;
+    let _ = std::fs::remove_file(&config.daemon.control_socket);
+    Ok(())
+}
+
+/// The profiles used by any window's jobs.
+fn all_window_profiles(config: &Config) -> Vec<String> {
+    let jobs: Vec<String> = config.windows.iter().flat_map(|w| w.jobs.clone()).collect();
+    credentials::profiles_for_jobs(config, &jobs)
+}
+
+/// Proves each profile with one canary login; alerts on any problem.
+/// Returns whether all are good.
+pub async fn check_credentials(shared: &Shared, profiles: &[String], when: &str) -> bool {
+    let config = shared.config();
+    let mut all_ok = true;
+    for profile in profiles {
+        let result =
+            credentials::check_stored(&config, &shared.store, std::slice::from_ref(profile)).await;
+        let now = shared.clock.now();
+        let state = match &result {
+            Ok(p) => {
+                CredentialState::ok(now, p.first().map(|p| p.canary.clone()).unwrap_or_default())
+            }
+            Err(e) => CredentialState::problem(now, e),
+        };
+        shared.status().credentials.insert(profile.clone(), state);
+        if let Err(e) = result {
+            all_ok = false;
+            let hint = e.hint().unwrap_or_default();
+            shared
+                .alert(
+                    &format!("credentials of profile {profile} not usable ({when})"),
+                    &format!(
+                        "nightshift checked the stored credentials of profile {profile} {when}:\n\n  {}\n\nNo device of this profile will be touched until this is fixed.\nHint: {hint}\n",
+                        error_chain(&e)
+                    ),
+                )
+                .await;
+        }
+    }
+    all_ok
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Arms every window's next wake-up (and the current opening, if one is
+/// open and not yet handled), and the next mail retry.
+async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, DateTime<Utc>)>) {
+    alarms.clear().await;
+    let config = shared.config();
+    let now = shared.clock.now();
+    let wakes = policy::wakes(&config, now, config.daemon.credential_check_lead);
+    let mut next: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for (at, wake) in wakes {
+        if let Wake::Open { window, opening } = &wake {
+            if handled.contains(&(window.clone(), *opening))
+                || already_done(&config, window, *opening)
+            {
+                continue;
+            }
+            next.push((window.clone(), *opening));
+        }
+        if let Err(e) = alarms.set(at, Alarm::Wake(wake)).await {
+            tracing::error!(error = %e, "cannot arm a wake-up");
+        }
+    }
+    let outbox = Outbox::new(&config.daemon.state_dir);
+    if config.mail.is_some()
+        && let Some(retry) = outbox
+            .list()
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter(|e| e.state == crate::report::outbox::State::Pending)
+            .filter_map(|e| e.next_attempt)
+            .min()
+    {
+        let _ = alarms.set(retry, Alarm::MailRetry).await;
+    }
+    shared.status().next = next;
+}
+
+/// A run whose report is in the history is finished: a restart inside
+/// the window does not run it again.
+fn already_done(config: &Config, window: &str, opening: DateTime<Utc>) -> bool {
+    history_path(&config.daemon.state_dir, &policy::run_id(window, opening)).exists()
+}
+
+fn history_path(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("history").join(format!("{run_id}.json"))
+}
+
+/// Decides on an opening and runs, or records, it.
+async fn open_window(
+    shared: &Arc<Shared>,
+    window: &str,
+    opening: DateTime<Utc>,
+    shutdown: &CancellationToken,
+    handled: &mut HashSet<(String, DateTime<Utc>)>,
+) {
+    let config = shared.config();
+    let Some(w) = config.window(window) else {
+        return;
+    };
+    let now = shared.clock.now();
+    match policy::decide(w, opening, now) {
+        Decision::Early => {}
+        Decision::Missed { reason } => {
+            handled.insert((window.to_string(), opening));
+            runner::record_missed(shared, w, opening, &reason).await;
+        }
+        Decision::Run { deadline, late } => {
+            handled.insert((window.to_string(), opening));
+            if late > chrono::Duration::zero() {
+                tracing::warn!(
+                    window,
+                    late_secs = late.num_seconds(),
+                    "window starts late, inside latest_start"
+                );
+            }
+            runner::run_window(shared, w, opening, deadline, shutdown).await;
+        }
+    }
+}
+
+/// SIGHUP: re-read and validate; an invalid config is rejected with every
+/// problem logged (and an alert), and the old one keeps running.
+async fn reload(shared: &Shared, path: &Path) {
+    shared.notifier.reloading();
+    match Config::load(path, shared.clock.now()) {
+        Ok(c) => {
+            tracing::info!(config = %path.display(), "config reloaded");
+            *shared
+                .config
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
+            shared.status().last_reload = Some((shared.clock.now(), "accepted".into()));
+        }
+        Err(e) => {
+            let text = match &e {
+                ConfigError::Invalid { problems, .. } => problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                other => other.to_string(),
+            };
+            tracing::error!(config = %path.display(), "config reload REJECTED; the previous config stays in force:\n{text}");
+            shared.status().last_reload = Some((shared.clock.now(), "rejected".into()));
+            shared
+                .alert(
+                    "config reload rejected",
+                    &format!("nightshift was asked to reload {} and found problems; the previous config stays in force.\n\n{text}\n", path.display()),
+                )
+                .await;
+        }
+    }
+    shared.notifier.ready();
+}
+
+async fn flush_outbox(shared: &Shared, force: bool) {
+    let config = shared.config();
+    let Some(settings) = &config.mail else {
+        return;
+    };
+    let password = credentials::mail_password(&config, &shared.store)
+        .ok()
+        .flatten();
+    let outbox = Outbox::new(&config.daemon.state_dir);
+    if let Err(e) = outbox
+        .deliver_due(settings, password.as_ref(), shared.clock.now(), force)
+        .await
+    {
+        tracing::error!(error = %e, "outbox");
+    }
+}
+
+/// The control socket's answers.
+fn handler(shared: Arc<Shared>) -> control::Handler {
+    Arc::new(move |req: Request| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            match &req {
+                Request::Status => {
+                    let config = shared.config();
+                    Response::ok(shared.status().to_json(&config))
+                }
+                Request::Store { key, secret } => match credentials::store::decode(secret) {
+                    Err(e) => Response::error(e.to_string()),
+                    Ok(creds) => match shared.store.set(key, &creds) {
+                        Ok(()) => {
+                            tracing::info!(key, "credentials handed over and stored");
+                            if let Some(profile) = key.strip_prefix("credentials.") {
+                                let now = shared.clock.now();
+                                shared
+                                    .status()
+                                    .credentials
+                                    .insert(profile.to_string(), CredentialState::handed_over(now));
+                            }
+                            shared.publish();
+                            Response::ok(json!({"stored": key}))
+                        }
+                        Err(e) => Response::error(e.to_string()),
+                    },
+                },
+                Request::Delete { key } => match shared.store.delete(key) {
+                    Ok(existed) => Response::ok(json!({"deleted": existed})),
+                    Err(e) => Response::error(e.to_string()),
+                },
+                Request::Check { profile } => {
+                    let ok =
+                        check_credentials(&shared, std::slice::from_ref(profile), "on request")
+                            .await;
+                    let state = shared.status().credentials.get(profile).cloned();
+                    match (ok, state) {
+                        (true, Some(s)) => Response::ok(json!({"canary": s.canary})),
+                        (_, s) => Response::error(
+                            s.and_then(|s| s.error)
+                                .unwrap_or_else(|| "check failed".into()),
+                        ),
+                    }
+                }
+            }
+        })
+    })
+}

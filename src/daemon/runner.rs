@@ -1,0 +1,207 @@
+//! Running one window's opening: credentials first, then the engine, then
+//! the report into the history and the outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::policy::{end_of, run_id};
+use super::status::LastOutcome;
+use crate::config::Window;
+use crate::credentials;
+use crate::engine::{Engine, Progress, RunPlan};
+use crate::jobs::fleet;
+use crate::report::outbox::{Outbox, queue_and_send};
+use crate::report::{Report, mail};
+
+/// How often `STATUS=` shows the progress of a running window.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+pub async fn run_window(
+    shared: &Arc<Shared>,
+    w: &Window,
+    opening: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    shutdown: &CancellationToken,
+) {
+    let config = shared.config();
+    let id = run_id(&w.name, opening);
+    let span = tracing::info_span!("window", window = %w.name, run = %id);
+    let _enter = span.enter();
+    tracing::info!(deadline = %deadline, "window opens");
+
+    let profiles = credentials::profiles_for_jobs(&config, &w.jobs);
+    if !super::check_credentials(
+        shared,
+        &profiles,
+        &format!("at the opening of window {}", w.name),
+    )
+    .await
+    {
+        let summary = "not run: the stored credentials could not be proved; no device was touched"
+            .to_string();
+        tracing::error!("{summary}");
+        shared.status().last = Some(LastOutcome {
+            window: w.name.clone(),
+            run_id: id,
+            finished: shared.clock.now(),
+            summary,
+        });
+        return;
+    }
+
+    let mut targets: Vec<usize> = w
+        .jobs
+        .iter()
+        .filter_map(|j| config.job(j))
+        .flat_map(|j| j.targets.iter().copied())
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let links = match credentials::logins_from_store(&config, &shared.store, &targets)
+        .map_err(|e| e.to_string())
+        .and_then(|logins| fleet::links(&config, &targets, &logins).map_err(|e| e.to_string()))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            shared
+                .alert(&format!("window {} not run", w.name), &format!("{e}\n"))
+                .await;
+            return;
+        }
+    };
+    let progress = Arc::new(Progress::default());
+    let engine = Engine {
+        config: config.clone(),
+        links: Arc::new(links),
+        clock: shared.clock.clone(),
+        stop: shutdown.child_token(),
+        progress: progress.clone(),
+    };
+    shared.status().running = Some((w.name.clone(), progress.clone()));
+    let plan = RunPlan {
+        run_id: id.clone(),
+        window: Some(w.name.clone()),
+        jobs: w.jobs.clone(),
+        deadline: Some(deadline),
+        dry_run: false,
+        only: None,
+    };
+    let ticker_stop = CancellationToken::new();
+    let ticker = {
+        let shared = shared.clone();
+        let stop = ticker_stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STATUS_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        shared.publish();
+                        if let Some((_, p)) = &shared.status().running {
+                            tracing::info!(progress = %p.line(), "window in progress");
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let result = engine.run(&plan).await;
+    ticker_stop.cancel();
+    let _ = ticker.await;
+    shared.status().running = None;
+    let run = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the run failed");
+            shared
+                .alert(&format!("window {} failed", w.name), &format!("The run {id} could not go on: {e}\nIts journal is in {}; a restart inside the window resumes it.\n", config.daemon.state_dir.display()))
+                .await;
+            return;
+        }
+    };
+    let report = Report::new(&config, &run, Some((opening, end_of(w, opening))));
+    let subject = report.subject();
+    tracing::info!(summary = %subject, "window done");
+    if let Err(e) = report.save(&config.daemon.state_dir) {
+        tracing::error!(error = %e, "cannot keep the report in the run history");
+    }
+    send_report(shared, &report).await;
+    shared.status().last = Some(LastOutcome {
+        window: w.name.clone(),
+        run_id: id,
+        finished: shared.clock.now(),
+        summary: subject,
+    });
+}
+
+/// The report into the outbox, and out when a relay is configured.
+pub async fn send_report(shared: &Shared, report: &Report) {
+    let config = shared.config();
+    let rendered = match mail::render_report(report, config.mail.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the report mail");
+            return;
+        }
+    };
+    let password = credentials::mail_password(&config, &shared.store)
+        .ok()
+        .flatten();
+    let outbox = Outbox::new(&config.daemon.state_dir);
+    let name = report.json["run_id"].as_str().unwrap_or("run").to_string();
+    match queue_and_send(
+        &outbox,
+        config.mail.as_ref(),
+        password.as_ref(),
+        "report",
+        &name,
+        &rendered,
+        shared.clock.now(),
+    )
+    .await
+    {
+        Ok((entry, _)) => {
+            tracing::info!(id = %entry.id, state = ?entry.state, "report mail kept in the outbox")
+        }
+        Err(e) => tracing::error!(error = %e, "cannot keep the report mail in the outbox"),
+    }
+}
+
+/// A missed opening: kept in the history (so a restart does not try it
+/// again) and mailed.
+pub async fn record_missed(shared: &Shared, w: &Window, opening: DateTime<Utc>, reason: &str) {
+    let config = shared.config();
+    let id = run_id(&w.name, opening);
+    tracing::warn!(window = %w.name, run = %id, "window MISSED: {reason}");
+    let report = Report {
+        json: json!({
+            "run_id": id, "window": w.name, "missed": reason,
+            "planned_start": opening, "planned_end": end_of(w, opening),
+            "timezone": w.zone().name(),
+            "jobs": [], "devices": [], "lines": [],
+        }),
+    };
+    if let Err(e) = report.save(&config.daemon.state_dir) {
+        tracing::error!(error = %e, "cannot record the missed window");
+    }
+    let local = opening
+        .with_timezone(&w.zone())
+        .format("%a %Y-%m-%d %H:%M %Z");
+    shared
+        .alert(
+            &format!("window {} missed", w.name),
+            &format!("The window {} due to open {local} did not run: {reason}.\nNo device was touched. Its jobs ({}) run at the next opening.\n", w.name, w.jobs.join(", ")),
+        )
+        .await;
+    shared.status().last = Some(LastOutcome {
+        window: w.name.clone(),
+        run_id: id,
+        finished: shared.clock.now(),
+        summary: format!("missed: {reason}"),
+    });
+}

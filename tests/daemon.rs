@@ -1,0 +1,273 @@
+//! The daemon in-process with an injected clock: windows open at the right
+//! instant across a DST change, a clock jump past a window records it
+//! missed, a late start runs and ends by the window's end. Runs in the
+//! session keyring `.ci/test` gives the suite.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::PASSWORD;
+use nightshift::clock::OffsetClock;
+use nightshift::credentials::{Credentials, Store, profile_key};
+use nightshift::daemon::{self, Notifier, Options};
+use nightshift::lab::{Lab, LabSpec};
+use secrecy::SecretString;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Notifier for Recorder {
+    fn ready(&self) {
+        self.0.lock().unwrap().push("READY=1".into());
+    }
+    fn reloading(&self) {
+        self.0.lock().unwrap().push("RELOADING=1".into());
+    }
+    fn stopping(&self) {
+        self.0.lock().unwrap().push("STOPPING=1".into());
+    }
+    fn status(&self, line: &str) {
+        self.0.lock().unwrap().push(format!("STATUS={line}"));
+    }
+}
+
+struct Setup {
+    lab: Lab,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    state: PathBuf,
+    _key: KeyGuard,
+}
+
+/// Deletes the test's keyring entry.
+struct KeyGuard(String);
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        let _ = Store::keyring(&self.0).delete(&profile_key("lab"));
+    }
+}
+
+/// A lab, a config whose only window is `window` (TOML lines), and the
+/// lab's credentials in a keyring service of the test's own.
+async fn setup(spec: LabSpec, window: &str) -> Setup {
+    let (lab, dir, config) = common::lab_with_config(spec).await;
+    let service = format!(
+        "nightshift-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap().replace(
+        "[daemon]\n",
+        &format!(
+            "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
+            dir.path().join("control.sock").display()
+        ),
+    );
+    let at = text.find("[windows.nightly]").unwrap();
+    text.truncate(at);
+    text.push_str(window);
+    std::fs::write(&config, text).unwrap();
+    Store::keyring(&service)
+        .set(
+            &profile_key("lab"),
+            &Credentials {
+                username: "admin".into(),
+                password: SecretString::from(PASSWORD),
+                enable_secret: Some(SecretString::from(PASSWORD)),
+            },
+        )
+        .unwrap();
+    let state = config.with_extension("state");
+    Setup {
+        lab,
+        _dir: dir,
+        config,
+        state,
+        _key: KeyGuard(service),
+    }
+}
+
+fn start(
+    config: &Path,
+    clock: Arc<OffsetClock>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    CancellationToken,
+    Arc<Recorder>,
+) {
+    let shutdown = CancellationToken::new();
+    let notes = Arc::new(Recorder::default());
+    let task = {
+        let (config, shutdown, notes) = (config.to_path_buf(), shutdown.clone(), notes.clone());
+        tokio::spawn(async move {
+            daemon::run(
+                &config,
+                Options {
+                    clock,
+                    notifier: notes,
+                    shutdown,
+                    reload: Arc::new(Notify::new()),
+                },
+            )
+            .await
+            .unwrap();
+        })
+    };
+    (task, shutdown, notes)
+}
+
+/// Waits (at most `limit`) for the run history to hold `run_id`.
+async fn history(state: &Path, run_id: &str, limit: Duration) -> serde_json::Value {
+    let path = state.join("history").join(format!("{run_id}.json"));
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            t0.elapsed() < limit,
+            "{} not written within {limit:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_berlin_window_opens_when_the_spring_gap_ends() {
+    let s = setup(
+        LabSpec { ios: 3, nxos: 0, ..Default::default() },
+        "[windows.berlin]\nschedule = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // Two seconds before 03:00 CEST on 2026-03-29: 02:30 does not exist that night.
+    let clock = Arc::new(OffsetClock::at(utc("2026-03-29T00:59:58Z")));
+    let (task, shutdown, notes) = start(&s.config, clock.clone());
+    let report = history(&s.state, "berlin-20260329T0100Z", Duration::from_secs(30)).await;
+    let started: DateTime<Utc> = report["started"].as_str().unwrap().parse().unwrap();
+    assert!(
+        started >= utc("2026-03-29T01:00:00Z") && started < utc("2026-03-29T01:00:03Z"),
+        "started {started}"
+    );
+    assert_eq!(report["planned_start"], "2026-03-29T01:00:00Z");
+    assert!(
+        report["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "changed"),
+        "{report}"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    let notes = notes.0.lock().unwrap().clone();
+    assert_eq!(
+        notes.first().map(String::as_str),
+        Some("READY=1"),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "STATUS=next window berlin at Sun 2026-03-29 03:00 CEST"),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("STATUS=next window berlin at Mon 2026-03-30 02:30 CEST")),
+        "{notes:?}"
+    );
+    s.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
+    let s = setup(
+        LabSpec { ios: 3, nxos: 0, ..Default::default() },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"America/New_York\"\nduration = \"2h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // 02:00 EST is 07:00 UTC; the daemon wakes two seconds before.
+    let clock = Arc::new(OffsetClock::at(utc("2026-11-26T06:59:58Z")));
+    let (task, shutdown, _) = start(&s.config, clock.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logins_before = s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>();
+    // A suspend: when the alarm fires, the wall clock says 10:00 UTC, past the window.
+    clock.jump(chrono::Duration::hours(3));
+    let report = history(&s.state, "nightly-20261126T0700Z", Duration::from_secs(30)).await;
+    assert!(
+        report["missed"]
+            .as_str()
+            .unwrap()
+            .contains("closed at Thu 2026-11-26 04:00 EST"),
+        "{report}"
+    );
+    assert_eq!(
+        s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
+        logins_before,
+        "no device touched"
+    );
+    // The alert says so, in the outbox (no relay configured).
+    let outbox: Vec<String> = std::fs::read_dir(s.state.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        outbox
+            .iter()
+            .any(|f| f.contains("alert-window-nightly-missed") && f.ends_with(".eml")),
+        "{outbox:?}"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    s.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_start_inside_latest_start_runs_and_ends_by_the_windows_end() {
+    // Each device takes a few seconds; one at a time; 6 s of window left.
+    let s = setup(
+        LabSpec { ios: 8, nxos: 0, latency: Duration::from_millis(60), time_scale: 0.1, ..Default::default() },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"30s\"\nlatest_start = \"25s\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("concurrency = 20\n", "concurrency = 1\nbudget = \"1s\"\n");
+    std::fs::write(&s.config, text).unwrap();
+    // The daemon starts 24 s after the opening: late, but inside latest_start.
+    let clock = Arc::new(OffsetClock::at(utc("2026-11-26T02:00:24Z")));
+    let (task, shutdown, _) = start(&s.config, clock.clone());
+    let report = history(&s.state, "nightly-20261126T0200Z", Duration::from_secs(30)).await;
+    let finished: DateTime<Utc> = report["finished"].as_str().unwrap().parse().unwrap();
+    assert!(
+        finished <= utc("2026-11-26T02:00:31Z"),
+        "finished {finished}, after the window's end"
+    );
+    let statuses: Vec<&str> = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"changed"), "{statuses:?}");
+    assert!(statuses.contains(&"not-started"), "{statuses:?}");
+    for st in s.lab.stats().devices {
+        assert_eq!(st.unprotected_ms, 0, "{}", st.name);
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+    s.lab.shutdown().await;
+}
