@@ -2,8 +2,8 @@
 //! `nightshift status` reads the daemon's state through it, and
 //! `nightshift credentials set` hands it validated credentials. Only root,
 //! the daemon's own user and members of `control_group` are admitted,
-//! checked with the peer's kernel credentials (SO_PEERCRED), whatever the
-//! file's mode says.
+//! checked with the peer's kernel credentials (SO_PEERCRED) on every
+//! connection.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -183,9 +183,11 @@ fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// Binds the socket (replacing a stale one), mode 0660, group
-/// `control_group` when given.
-pub fn bind(path: &Path, admission: &Admission) -> Result<UnixListener, ControlError> {
+/// Binds the socket (replacing a stale one). The socket is mode 0666 so
+/// that members of `control_group` can reach it whatever the daemon's own
+/// groups are; admission is decided on every connection from the peer's
+/// kernel credentials, not from the file's mode.
+pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     let err = |source| ControlError::Bind {
         path: path.into(),
         source,
@@ -199,13 +201,7 @@ pub fn bind(path: &Path, admission: &Admission) -> Result<UnixListener, ControlE
         Err(e) => return Err(err(e)),
     }
     let listener = UnixListener::bind(path).map_err(err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
-    if let Some((_, gid, _)) = &admission.group {
-        // Not fatal: a daemon that may not chown still checks every peer.
-        if let Err(e) = std::os::unix::fs::chown(path, None, Some(*gid)) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot give the control socket to its group");
-        }
-    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).map_err(err)?;
     Ok(listener)
 }
 

@@ -303,17 +303,6 @@ fn next_across_berlin_changes() {
 }
 
 #[test]
-#[allow(clippy::single_element_loop)]
-fn commands_not_built_yet_say_so() {
-    for cmd in ["demo"] {
-        let out = nightshift(&[cmd, "anything"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(69), "{cmd}: {stderr}");
-        assert!(stderr.contains("not built yet"), "{cmd}: {stderr}");
-    }
-}
-
-#[test]
 fn every_command_has_help() {
     for cmd in [
         "check-config",

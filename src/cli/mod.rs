@@ -4,6 +4,7 @@
 mod check;
 mod credentials;
 mod daemon;
+mod demo;
 mod exec;
 mod lab;
 mod next;
@@ -21,8 +22,6 @@ use crate::config::{Config, ConfigError, DEFAULT_PATH};
 
 /// Exit code for an invalid config or invalid arguments.
 pub const EXIT_INVALID: u8 = 2;
-/// Exit code for a command that is documented but not built yet.
-pub const EXIT_NOT_BUILT: u8 = 69;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,16 +69,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
     Lab(lab::LabArgs),
-    /// Run a whole change window against the embedded lab [not built yet]
-    Demo(NotBuilt),
-}
-
-/// Arguments of a command that is not built yet: anything is accepted so
-/// that the user sees the clear "not built yet" message, not a usage error.
-#[derive(Debug, clap::Args)]
-pub struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
+    /// Run a whole change window against the embedded lab, in under a minute
+    Demo(demo::DemoArgs),
 }
 
 pub fn init_logging(verbose: u8, daemon: bool) {
@@ -138,13 +129,6 @@ pub fn load_config(path: &Path, clock: &dyn Clock) -> anyhow::Result<Option<Conf
     }
 }
 
-fn not_built(command: &str, issue: u32, what: &str) -> ExitCode {
-    eprintln!(
-        "nightshift {command}: not built yet. {what} arrives with issue #{issue}; nothing was done."
-    );
-    ExitCode::from(EXIT_NOT_BUILT)
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock = SystemClock;
     let path = config_path(&cli);
@@ -158,6 +142,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => daemon::status(&path, &clock),
         Command::Report(args) => report::report(&path, args, &clock),
         Command::Lab(args) => lab::lab(args),
-        Command::Demo(_) => Ok(not_built("demo", 11, "The demo")),
+        Command::Demo(args) => demo::demo(args),
     }
 }

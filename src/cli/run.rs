@@ -226,7 +226,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
 }
 
 /// A progress line on the terminal, and one in the log every 10 s.
-async fn show_progress(p: Arc<Progress>, stop: CancellationToken) {
+pub(super) async fn show_progress(p: Arc<Progress>, stop: CancellationToken) {
     let tty = std::io::stderr().is_terminal();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut n = 0u32;

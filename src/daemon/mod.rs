@@ -162,7 +162,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     // The control socket first: `credentials set` may be needed to finish
     // the checks below.
     let admission = Admission::new(config.daemon.control_group.as_deref())?;
-    let listener = control::bind(&config.daemon.control_socket, &admission)?;
+    let listener = control::bind(&config.daemon.control_socket)?;
     let control_stop = CancellationToken::new();
     let control_task = tokio::spawn(control::serve(
         listener,

@@ -42,6 +42,9 @@ impl Progress {
     /// E.g. `lock-it-down: 120/500 devices (110 changed, 2 failed)`.
     pub fn line(&self) -> String {
         let p = self.lock();
+        if p.job.is_empty() {
+            return "starting".into();
+        }
         let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         format!(
             "{}: {}/{} devices ({})",

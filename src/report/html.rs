@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{GOOD, Report, device_ms};
+use super::{GOOD, Report, device_ms, show_time};
 
 const TABLE: &str = "border-collapse:collapse;font-family:Arial,Helvetica,sans-serif;font-size:13px;margin:8px 0 16px 0";
 const TH: &str = "text-align:left;padding:4px 8px;border-bottom:2px solid #444;background:#eee";
@@ -60,19 +60,26 @@ pub fn render_html(r: &Report, full: bool) -> String {
         esc(&r.title())
     );
     let mut facts = vec![("Run id", j["run_id"].as_str().unwrap_or("?").to_string())];
-    if let (Some(s), Some(e)) = (j["planned_start"].as_str(), j["planned_end"].as_str()) {
-        let zone = j["timezone"].as_str().unwrap_or("UTC");
+    let zone = j["timezone"].as_str();
+    if j["planned_start"].is_string() {
         facts.push((
             "Window",
-            format!("{s} to {e} (times in UTC; window zone {zone})"),
+            format!(
+                "{} to {}",
+                show_time(j["planned_start"].as_str(), zone),
+                show_time(j["planned_end"].as_str(), zone)
+            ),
         ));
+    }
+    if let Some(m) = j["missed"].as_str() {
+        facts.push(("MISSED", m.to_string()));
     }
     facts.push((
         "Ran",
         format!(
             "{} to {}{}",
-            j["started"].as_str().unwrap_or("?"),
-            j["finished"].as_str().unwrap_or("?"),
+            show_time(j["started"].as_str(), zone),
+            show_time(j["finished"].as_str(), zone),
             if j["resumed"] == true {
                 " (resumed after a restart)"
             } else {

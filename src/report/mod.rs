@@ -213,6 +213,24 @@ impl Report {
     }
 }
 
+/// An RFC 3339 instant from the report as a reader wants it: to the second,
+/// in the window's zone (and UTC).
+pub fn show_time(rfc3339: Option<&str>, zone: Option<&str>) -> String {
+    let Some(t) = rfc3339.and_then(|s| s.parse::<DateTime<Utc>>().ok()) else {
+        return "?".into();
+    };
+    let utc = t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    match zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) if tz != chrono_tz::UTC => {
+            format!(
+                "{} ({utc})",
+                t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M:%S %Z")
+            )
+        }
+        _ => t.format("%a %Y-%m-%d %H:%M:%S UTC").to_string(),
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))

@@ -5,28 +5,30 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::Report;
+use super::{Report, show_time};
 
 /// The header: title, times and counts.
 pub fn render_header(r: &Report, out: &mut String) {
     let j = &r.json;
     let _ = writeln!(out, "nightshift report: {}", r.title());
     let _ = writeln!(out, "run id:   {}", j["run_id"].as_str().unwrap_or("?"));
-    if let (Some(s), Some(e)) = (j["planned_start"].as_str(), j["planned_end"].as_str()) {
+    let zone = j["timezone"].as_str();
+    if j["planned_start"].is_string() {
         let _ = writeln!(
             out,
-            "window:   {s} .. {e} (UTC{})",
-            j["timezone"]
-                .as_str()
-                .map(|z| format!("; zone {z}"))
-                .unwrap_or_default()
+            "window:   {} .. {}",
+            show_time(j["planned_start"].as_str(), zone),
+            show_time(j["planned_end"].as_str(), zone)
         );
+    }
+    if let Some(m) = j["missed"].as_str() {
+        let _ = writeln!(out, "MISSED:   {m}");
     }
     let _ = writeln!(
         out,
         "ran:      {} .. {}{}",
-        j["started"].as_str().unwrap_or("?"),
-        j["finished"].as_str().unwrap_or("?"),
+        show_time(j["started"].as_str(), zone),
+        show_time(j["finished"].as_str(), zone),
         if j["resumed"] == true {
             " (resumed after a restart)"
         } else {

@@ -156,7 +156,12 @@ impl SmtpPeer {
 
     /// The messages received, as raw RFC 5322 text.
     pub fn messages(&self) -> Vec<String> {
-        let new = self.dir.join("Maildir/new");
+        Self::messages_in(&self.dir)
+    }
+
+    /// The messages a peer kept in `dir`, even after it stopped.
+    pub fn messages_in(dir: &Path) -> Vec<String> {
+        let new = dir.join("Maildir/new");
         let Ok(rd) = std::fs::read_dir(&new) else {
             return Vec::new();
         };

@@ -4,6 +4,7 @@ usage: smtp_peer.py MAILDIR CERT KEY PORT USER PASSWORD MODE
 MODE: auth    STARTTLS required, AUTH PLAIN/LOGIN required (USER/PASSWORD)
       reject  STARTTLS + AUTH as above, but every message gets 554 (a 5xx)
       defer   STARTTLS + AUTH as above, but every message gets 451 (a 4xx)
+      plain   no TLS, no AUTH (a loopback relay)
 Prints "ready" when it listens; stops on SIGTERM.
 """
 import signal
@@ -28,11 +29,14 @@ class Refusing(Mailbox):
         return "554 5.7.1 Message rejected by policy" if mode == "reject" else "451 4.3.0 Try again later"
 
 
-handler = Mailbox(maildir) if mode == "auth" else Refusing(maildir)
-tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-tls.load_cert_chain(cert, key)
-ctl = Controller(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
-                 require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)
+handler = Mailbox(maildir) if mode in ("auth", "plain") else Refusing(maildir)
+if mode == "plain":
+    ctl = Controller(handler, hostname="127.0.0.1", port=int(port))
+else:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    ctl = Controller(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
+                     require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 ctl.start()
 print("ready", flush=True)
