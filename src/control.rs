@@ -242,6 +242,11 @@ pub async fn serve(
 async fn answer(stream: UnixStream, admission: &Admission, handler: &Handler) {
     let peer = stream.peer_cred();
     let (read, mut write) = stream.into_split();
+    // The request is read first in every case, so a refused client gets
+    // its answer instead of a broken pipe.
+    let mut line = Zeroizing::new(String::new());
+    let mut reader = BufReader::new(read).take(MAX_REQUEST);
+    let read = reader.read_line(&mut line).await;
     let response = match peer {
         Err(e) => Response::error(format!("cannot read the peer's credentials: {e}")),
         Ok(cred) => match admission.check(cred.uid(), cred.gid()) {
@@ -249,17 +254,13 @@ async fn answer(stream: UnixStream, admission: &Admission, handler: &Handler) {
                 tracing::warn!(uid = cred.uid(), pid = ?cred.pid(), "control socket: refused a peer: {why}");
                 Response::error(format!("refused: {why}"))
             }
-            Ok(()) => {
-                let mut line = Zeroizing::new(String::new());
-                let mut reader = BufReader::new(read).take(MAX_REQUEST);
-                match reader.read_line(&mut line).await {
-                    Ok(_) => match serde_json::from_str::<Request>(&line) {
-                        Ok(req) => handler(req).await,
-                        Err(e) => Response::error(format!("bad request: {e}")),
-                    },
-                    Err(e) => Response::error(format!("cannot read the request: {e}")),
-                }
-            }
+            Ok(()) => match read {
+                Ok(_) => match serde_json::from_str::<Request>(&line) {
+                    Ok(req) => handler(req).await,
+                    Err(e) => Response::error(format!("bad request: {e}")),
+                },
+                Err(e) => Response::error(format!("cannot read the request: {e}")),
+            },
         },
     };
     if let Ok(mut text) = serde_json::to_string(&response) {

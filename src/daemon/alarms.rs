@@ -30,6 +30,9 @@ impl From<JobSchedulerError> for AlarmError {
 pub enum Alarm {
     Wake(Wake),
     MailRetry,
+    /// Read the stored secrets: the kernel expires the user's persistent
+    /// keyring after three days without use, and windows may be weekly.
+    KeepSecrets,
 }
 
 pub struct Alarms {

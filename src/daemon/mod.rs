@@ -196,6 +196,14 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
             Some((at, alarm)) = fired.recv() => {
                 match alarm {
                     Alarm::MailRetry => flush_outbox(&shared, false).await,
+                    Alarm::KeepSecrets => {
+                        let config = shared.config();
+                        for p in all_window_profiles(&config) {
+                            // Reading is enough to keep the keyring alive; problems
+                            // surface at the next credential check.
+                            let _ = shared.store.get(&credentials::profile_key(&p));
+                        }
+                    }
                     Alarm::Wake(Wake::CheckCredentials { window, .. }) => {
                         let config = shared.config();
                         if let Some(w) = config.window(&window) {
@@ -294,6 +302,12 @@ async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, Da
         if let Err(e) = alarms.set(at, Alarm::Wake(wake)).await {
             tracing::error!(error = %e, "cannot arm a wake-up");
         }
+    }
+    if let Err(e) = alarms
+        .set(now + chrono::Duration::hours(24), Alarm::KeepSecrets)
+        .await
+    {
+        tracing::error!(error = %e, "cannot arm the keyring keep-alive");
     }
     let outbox = Outbox::new(&config.daemon.state_dir);
     if config.mail.is_some()
