@@ -27,3 +27,18 @@ pub mod lab;
 pub mod platform;
 pub mod report;
 pub mod schedule;
+
+/// An error and its sources on one line: `a: b: c`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let more = inner.to_string();
+        if !s.contains(&more) {
+            s.push_str(": ");
+            s.push_str(&more);
+        }
+        src = inner.source();
+    }
+    s
+}

@@ -5,33 +5,13 @@
 
 mod common;
 
-use std::io::Write as _;
+use common::ns;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::PASSWORD;
 use nightshift::lab::{Fault, LabSpec};
-
-/// Runs the binary with `stdin` as its standard input.
-fn ns(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("NIGHTSHIFT_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

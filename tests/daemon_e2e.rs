@@ -8,44 +8,17 @@
 
 mod common;
 
-use std::io::Write as _;
+use common::{ns, text};
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::PASSWORD;
 use common::smtp::{SMTP_PASSWORD, SmtpPeer};
 use nightshift::lab::{Lab, LabSpec};
-
-fn ns(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("NIGHTSHIFT_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let t0 = Instant::now();

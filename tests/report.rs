@@ -4,41 +4,14 @@
 
 mod common;
 
-use std::io::Write as _;
+use common::{ns, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::PASSWORD;
 use common::smtp::{SMTP_PASSWORD, SmtpPeer, free_port};
 use nightshift::lab::{Lab, LabSpec};
-
-fn ns(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("NIGHTSHIFT_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A lab whose config mails to `mail` (a [mail] section), with a unique
 /// keyring service holding the relay's password.

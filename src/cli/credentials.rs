@@ -357,19 +357,8 @@ async fn delete(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
 }
 
 pub fn print_error(e: &CredentialsError) {
-    eprintln!("nightshift credentials: {}", anyhow_chain(e));
+    eprintln!("nightshift credentials: {}", crate::error_chain(e));
     if let Some(h) = e.hint() {
         eprintln!("    hint: {h}");
     }
-}
-
-fn anyhow_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

@@ -19,8 +19,8 @@ use crate::credentials::{self, Credentials};
 use crate::engine::{Engine, Progress, RunPlan};
 use crate::jobs::fleet;
 use crate::lab::{Fault, Lab, LabSpec};
-use crate::report::outbox::{Outbox, queue_and_send};
-use crate::report::{Report, mail, render_html, render_text};
+use crate::report::outbox::{Delivery, Outbox, mail_report};
+use crate::report::{Report, render_html, render_text};
 
 /// The demo fleet's password: these are the "demo credentials".
 const DEMO_PASSWORD: &str = "demo-Pass-1";
@@ -135,14 +135,7 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     let window = config.window("demo").context("the demo window")?.clone();
-    let mut targets: Vec<usize> = window
-        .jobs
-        .iter()
-        .filter_map(|j| config.job(j))
-        .flat_map(|j| j.targets.iter().copied())
-        .collect();
-    targets.sort_unstable();
-    targets.dedup();
+    let targets = config.targets_of(&window.jobs);
     let logins = [("lab".to_string(), creds.login())].into_iter().collect();
     let links = fleet::links(&config, &targets, &logins)?;
     let now = clock.now();
@@ -183,25 +176,15 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     report.save(&config.daemon.state_dir)?;
     let html = dir.join("report.html");
     std::fs::write(&html, render_html(&report, true))?;
-    let rendered = mail::render_report(&report, config.mail.as_ref())?;
-    let outbox = Outbox::new(&config.daemon.state_dir);
-    let (entry, done) = queue_and_send(
-        &outbox,
-        config.mail.as_ref(),
-        None,
-        "report",
-        &plan.run_id,
-        &rendered,
-        clock.now(),
-    )
-    .await?;
-    for d in &done {
-        if let crate::report::outbox::Delivery::Retry(_, e)
-        | crate::report::outbox::Delivery::Failed(_, e) = d
-        {
+    let store = crate::credentials::Store::keyring(&config.daemon.keyring_service);
+    let mailed = mail_report(&config, &store, &report, clock.now()).await?;
+    for d in &mailed.deliveries {
+        if let Delivery::Retry(_, e) | Delivery::Failed(_, e) = d {
             eprintln!("nightshift demo: the mail was not sent: {e} (kept in the outbox)");
         }
     }
+    let entry = mailed.entry;
+    let outbox = Outbox::new(&config.daemon.state_dir);
     let unprotected: u64 = stats.devices.iter().map(|d| d.unprotected_ms).sum();
     eprintln!("nightshift demo: {}", report.subject());
     eprintln!(

@@ -11,8 +11,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::{self, Store};
 use crate::report::Report;
-use crate::report::mail::{self, MailError};
-use crate::report::outbox::{Delivery, Outbox, State, queue_and_send};
+use crate::report::mail::MailError;
+use crate::report::outbox::{self, Delivery, Outbox, State};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -157,37 +157,26 @@ pub fn mail_report(
     report: &Report,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<()> {
-    let rendered = mail::render_report(report, config.mail.as_ref())?;
-    let outbox = Outbox::new(&config.daemon.state_dir);
     let store = Store::keyring(&config.daemon.keyring_service);
-    let password = match credentials::mail_password(config, &store) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("nightshift run: {e}; the mail is kept in the outbox");
-            if let Some(h) = e.hint() {
-                eprintln!("    hint: {h} (with --mail)");
-            }
-            None
-        }
-    };
-    let name = report.json["run_id"].as_str().unwrap_or("run").to_string();
-    let now = crate::clock::SystemClock;
-    let (entry, done) = runtime.block_on(queue_and_send(
-        &outbox,
-        config.mail.as_ref(),
-        password.as_ref(),
-        "report",
-        &name,
-        &rendered,
-        crate::clock::Clock::now(&now),
+    let mailed = runtime.block_on(outbox::mail_report(
+        config,
+        &store,
+        report,
+        crate::clock::Clock::now(&crate::clock::SystemClock),
     ))?;
+    if let Some(e) = &mailed.password_problem {
+        eprintln!("nightshift run: {e}; the mail is kept in the outbox");
+        if let Some(h) = e.hint() {
+            eprintln!("    hint: {h} (with --mail)");
+        }
+    }
     if config.mail.is_none() {
         eprintln!(
             "nightshift run: no [mail] configured; the mail is kept as {} in {}",
-            entry.id,
-            outbox.dir().display()
+            mailed.entry.id,
+            Outbox::new(&config.daemon.state_dir).dir().display()
         );
     }
-    let _ = print_deliveries(&done);
+    let _ = print_deliveries(&mailed.deliveries);
     Ok(())
 }

@@ -136,15 +136,8 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         };
         plan.only = Some(chosen);
     }
-    let mut targets: Vec<usize> = plan
-        .jobs
-        .iter()
-        .filter_map(|j| config.job(j))
-        .flat_map(|j| j.targets.iter().copied())
-        .filter(|i| plan.only.as_ref().is_none_or(|o| o.contains(i)))
-        .collect();
-    targets.sort_unstable();
-    targets.dedup();
+    let mut targets = config.targets_of(&plan.jobs);
+    targets.retain(|i| plan.only.as_ref().is_none_or(|o| o.contains(i)));
     if targets.is_empty() {
         eprintln!("nightshift run: no device to run on (check --devices)");
         return Ok(ExitCode::from(EXIT_INVALID));

@@ -268,6 +268,18 @@ impl Config {
         self.jobs.iter().find(|j| j.name == name)
     }
 
+    /// The devices these jobs work on, in inventory order, each once.
+    pub fn targets_of(&self, jobs: &[String]) -> Vec<usize> {
+        let mut targets: Vec<usize> = jobs
+            .iter()
+            .filter_map(|j| self.job(j))
+            .flat_map(|j| j.targets.iter().copied())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
     pub fn window(&self, name: &str) -> Option<&Window> {
         self.windows.iter().find(|w| w.name == name)
     }

@@ -262,24 +262,13 @@ pub async fn check_credentials(shared: &Shared, profiles: &[String], when: &str)
                     &format!("credentials of profile {profile} not usable ({when})"),
                     &format!(
                         "nightshift checked the stored credentials of profile {profile} {when}:\n\n  {}\n\nNo device of this profile will be touched until this is fixed.\nHint: {hint}\n",
-                        error_chain(&e)
+                        crate::error_chain(&e)
                     ),
                 )
                 .await;
         }
     }
     all_ok
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// Arms every window's next wake-up (and the current opening, if one is

@@ -15,8 +15,8 @@ use crate::config::Window;
 use crate::credentials;
 use crate::engine::{Engine, Progress, RunPlan};
 use crate::jobs::fleet;
-use crate::report::outbox::{Outbox, queue_and_send};
-use crate::report::{Report, mail};
+use crate::report::Report;
+use crate::report::outbox::mail_report;
 
 /// How often `STATUS=` shows the progress of a running window.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -54,14 +54,7 @@ pub async fn run_window(
         return;
     }
 
-    let mut targets: Vec<usize> = w
-        .jobs
-        .iter()
-        .filter_map(|j| config.job(j))
-        .flat_map(|j| j.targets.iter().copied())
-        .collect();
-    targets.sort_unstable();
-    targets.dedup();
+    let targets = config.targets_of(&w.jobs);
     let links = match credentials::logins_from_store(&config, &shared.store, &targets)
         .map_err(|e| e.to_string())
         .and_then(|logins| fleet::links(&config, &targets, &logins).map_err(|e| e.to_string()))
@@ -142,31 +135,12 @@ pub async fn run_window(
 /// The report into the outbox, and out when a relay is configured.
 pub async fn send_report(shared: &Shared, report: &Report) {
     let config = shared.config();
-    let rendered = match mail::render_report(report, config.mail.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the report mail");
-            return;
-        }
-    };
-    let password = credentials::mail_password(&config, &shared.store)
-        .ok()
-        .flatten();
-    let outbox = Outbox::new(&config.daemon.state_dir);
-    let name = report.json["run_id"].as_str().unwrap_or("run").to_string();
-    match queue_and_send(
-        &outbox,
-        config.mail.as_ref(),
-        password.as_ref(),
-        "report",
-        &name,
-        &rendered,
-        shared.clock.now(),
-    )
-    .await
-    {
-        Ok((entry, _)) => {
-            tracing::info!(id = %entry.id, state = ?entry.state, "report mail kept in the outbox")
+    match mail_report(&config, &shared.store, report, shared.clock.now()).await {
+        Ok(m) => {
+            if let Some(e) = &m.password_problem {
+                tracing::error!(error = %e, "the relay's password is not usable; the mail waits in the outbox");
+            }
+            tracing::info!(id = %m.entry.id, state = ?m.entry.state, "report mail kept in the outbox");
         }
         Err(e) => tracing::error!(error = %e, "cannot keep the report mail in the outbox"),
     }

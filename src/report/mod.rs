@@ -38,6 +38,8 @@ pub enum ReportError {
     },
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }
 
 /// A report: its JSON form, with the accessors the renderers need.

@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::ReportError;
 use super::mail::{self, MailError, Rendered};
+use super::{Report, ReportError};
+use crate::config::Config;
 use crate::config::MailSettings;
+use crate::credentials::{self, CredentialsError, Store};
 use crate::durable::write_durably;
 
 /// First retry after this long, doubling up to [`MAX_BACKOFF`].
@@ -268,6 +270,46 @@ pub async fn queue_and_send(
     };
     let entry = outbox.get(&entry.id).map(|(e, _)| e).unwrap_or(entry);
     Ok((entry, done))
+}
+
+/// What keeping and sending one report mail did.
+pub struct Mailed {
+    pub entry: Entry,
+    pub deliveries: Vec<Delivery>,
+    /// The relay's password could not be read (the mail stays pending).
+    pub password_problem: Option<CredentialsError>,
+}
+
+/// Renders the report as a mail, keeps it in the outbox and, with a relay
+/// configured, sends it.
+pub async fn mail_report(
+    config: &Config,
+    store: &Store,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> Result<Mailed, ReportError> {
+    let rendered = mail::render_report(report, config.mail.as_ref())?;
+    let (password, password_problem) = match credentials::mail_password(config, store) {
+        Ok(p) => (p, None),
+        Err(e) => (None, Some(e)),
+    };
+    let outbox = Outbox::new(&config.daemon.state_dir);
+    let name = report.json["run_id"].as_str().unwrap_or("run");
+    let (entry, deliveries) = queue_and_send(
+        &outbox,
+        config.mail.as_ref(),
+        password.as_ref(),
+        "report",
+        name,
+        &rendered,
+        now,
+    )
+    .await?;
+    Ok(Mailed {
+        entry,
+        deliveries,
+        password_problem,
+    })
 }
 
 /// 30 s, 1 min, 2 min ... at most an hour.

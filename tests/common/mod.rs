@@ -221,6 +221,39 @@ pub async fn lab_with_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::pat
     (lab, dir, path)
 }
 
+/// Runs the binary with `-c config`, `args` as given and `stdin` on its
+/// standard input; returns what it printed and its status.
+pub fn ns(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("NIGHTSHIFT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Standard output and standard error of a finished command, together.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Starts `nightshift -c CONFIG COMMAND --password-stdin ARGS...` (the
 /// option goes right after the command, before any `--`) with `password`
 /// as both the password and the enable secret on standard input.
