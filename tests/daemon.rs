@@ -271,3 +271,93 @@ async fn a_late_start_inside_latest_start_runs_and_ends_by_the_windows_end() {
     task.await.unwrap();
     s.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_at_the_opening_touch_no_device_and_raise_an_alert() {
+    let s = setup(
+        LabSpec { ios: 4, nxos: 0, ..Default::default() },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // Someone changed the password on the AAA server since it was stored.
+    Store::keyring(&s._key.0)
+        .set(
+            &profile_key("lab"),
+            &Credentials {
+                username: "admin".into(),
+                password: SecretString::from("expired-Pass-0"),
+                enable_secret: None,
+            },
+        )
+        .unwrap();
+    let clock = Arc::new(OffsetClock::at(utc("2026-11-26T01:59:58Z")));
+    let (task, shutdown, notes) = start(&s.config, clock.clone());
+    let outbox = s.state.join("outbox");
+    let t0 = std::time::Instant::now();
+    loop {
+        let names: Vec<String> = std::fs::read_dir(&outbox)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|f| f.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if names
+            .iter()
+            .any(|n| n.contains("at-the-opening-of-window-nightly") && n.ends_with(".eml"))
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no alert at the opening: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let st = s.lab.stats();
+    // One refused login at start-up, one at the opening; nothing else.
+    assert_eq!(st.auth_failures, 2);
+    assert_eq!(st.devices.iter().map(|d| d.logins).sum::<u64>(), 0);
+    assert!(!s.state.join("history").exists(), "nothing ran");
+    shutdown.cancel();
+    task.await.unwrap();
+    let notes = notes.0.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| n.contains("CREDENTIALS NEEDED: lab")),
+        "{notes:?}"
+    );
+    s.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_credentials_in_credentials_directory_are_read_before_the_keyring() {
+    let s = setup(
+        LabSpec { ios: 2, nxos: 0, ..Default::default() },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    let _ = Store::keyring(&s._key.0).delete(&profile_key("lab"));
+    // What systemd decrypts for LoadCredentialEncrypted=credentials.lab:...
+    let creds_dir = tempfile::tempdir().unwrap();
+    let blob = nightshift::credentials::store::encode(&Credentials {
+        username: "admin".into(),
+        password: SecretString::from(PASSWORD),
+        enable_secret: Some(SecretString::from(PASSWORD)),
+    })
+    .unwrap();
+    std::fs::write(creds_dir.path().join("credentials.lab"), blob.as_bytes()).unwrap();
+    let store = Store::Both {
+        dir: creds_dir.path().into(),
+        service: s._key.0.clone(),
+    };
+    let config = nightshift::config::Config::load(&s.config, utc("2026-11-26T00:00:00Z")).unwrap();
+    let proofs = nightshift::credentials::check_stored(&config, &store, &["lab".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(proofs[0].canary, "ios-001");
+    assert_eq!(
+        s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
+        1
+    );
+    s.lab.shutdown().await;
+}

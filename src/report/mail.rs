@@ -283,3 +283,68 @@ pub async fn check_login(s: &MailSettings, password: &SecretString) -> Result<()
         Err(e) => Err(relay_error(s, &e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report(devices: usize) -> Report {
+        let list: Vec<serde_json::Value> = (0..devices)
+            .map(|i| {
+                let failed = i % 100 == 7;
+                json!({
+                    "name": format!("sw-{i:04}"), "job": "lock-it-down", "address": "192.0.2.1:22",
+                    "status": if failed { "failed" } else { "changed" },
+                    "step": if failed { Some("apply") } else { None },
+                    "error": if failed { Some("% Invalid input <detected>") } else { None },
+                    "diff": ["+ permit ip any any"],
+                })
+            })
+            .collect();
+        Report {
+            json: json!({"run_id": "tuesday-night-20261201T0100Z", "window": "tuesday-night",
+                "jobs": [{"name": "lock-it-down", "kind": "acl"}], "devices": list, "lines": []}),
+        }
+    }
+
+    #[test]
+    fn a_small_report_is_all_in_the_body() {
+        let m = render_report(&report(20), None).unwrap();
+        let text = String::from_utf8(m.bytes).unwrap();
+        assert_eq!(
+            m.subject,
+            "[nightshift] tuesday-night: 19 changed, 1 failed"
+        );
+        assert!(text.contains("multipart/alternative") && !text.contains("attachment"));
+        assert!(text.contains("sw-0019"));
+        // HTML is escaped.
+        assert!(text.contains("&lt;detected&gt;"), "{text}");
+    }
+
+    #[test]
+    fn a_big_report_keeps_summary_and_failures_and_attaches_the_rest() {
+        let m = render_report(&report(500), None).unwrap();
+        // Unfold headers and quoted-printable soft breaks.
+        let text = String::from_utf8(m.bytes)
+            .unwrap()
+            .replace("\r\n ", " ")
+            .replace("=\r\n", "");
+        assert_eq!(
+            m.subject,
+            "[nightshift] tuesday-night: 495 changed, 5 failed"
+        );
+        assert!(text.contains("multipart/mixed") && text.contains("multipart/alternative"));
+        assert!(
+            text.contains("attachment; filename*0=\"tuesday-night-20261201T0100Z.json\""),
+            "{text}"
+        );
+        assert!(text.contains("attachment; filename*0=\"tuesday-night-20261201T0100Z.csv\""));
+        assert!(text.contains("Content-Type: text/csv"));
+        // The body names the failures; the changed devices are only in the attachments.
+        let body_end = text.find("attachment;").unwrap();
+        let body = &text[..body_end];
+        assert!(body.contains("sw-0007") && body.contains("sw-0407"));
+        assert!(!body.contains("sw-0001 "), "{body}");
+    }
+}
