@@ -194,9 +194,9 @@ async fn a_relay_that_is_down_keeps_the_mail_until_it_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_5xx_keeps_the_mail_in_the_outbox() {
+async fn a_5xx_keeps_the_mail_in_the_outbox_until_it_is_resent() {
     let smtp_dir = tempfile::tempdir().unwrap();
-    let peer = SmtpPeer::start(smtp_dir.path(), "reject", 0);
+    let mut peer = SmtpPeer::start(smtp_dir.path(), "reject", 0);
     let (lab, _dir, config, _forget) = setup(
         LabSpec {
             ios: 2,
@@ -234,6 +234,57 @@ async fn a_5xx_keeps_the_mail_in_the_outbox() {
         shown.contains("Subject: [nightshift] lock-it-down: 2 changed"),
         "{shown}"
     );
+    assert!(peer.messages().is_empty());
+    // Once the cause is fixed, `report resend` sends it as it was kept.
+    peer.stop();
+    let peer = SmtpPeer::start(smtp_dir.path(), "auth", peer.port);
+    let out = ns(&config, &["report", "resend", &id], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(peer.messages().len(), 1);
+    assert!(outbox_list(&config).contains(&format!("{id}  sent")));
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_retried_later() {
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(smtp_dir.path(), "defer", 0);
+    let (lab, _dir, config, _forget) = setup(
+        LabSpec {
+            ios: 2,
+            nxos: 0,
+            ..Default::default()
+        },
+        &peer.mail_section("netops@example.test"),
+    )
+    .await;
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&run_mail(&config));
+    assert!(
+        t.contains("451") && t.contains("retried with backoff"),
+        "{t}"
+    );
+    let list = outbox_list(&config);
+    assert!(
+        list.contains("pending") && list.contains("1 tries"),
+        "{list}"
+    );
+    // `report flush` tries again now; still 451: still pending, one more try.
+    let out = ns(&config, &["report", "flush"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(outbox_list(&config).contains("2 tries"));
     assert!(peer.messages().is_empty());
     lab.shutdown().await;
 }
