@@ -28,10 +28,22 @@ pub async fn run_window(
     deadline: DateTime<Utc>,
     shutdown: &CancellationToken,
 ) {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("window", window = %w.name, run = %run_id(&w.name, opening));
+    run_in_span(shared, w, opening, deadline, shutdown)
+        .instrument(span)
+        .await;
+}
+
+async fn run_in_span(
+    shared: &Arc<Shared>,
+    w: &Window,
+    opening: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    shutdown: &CancellationToken,
+) {
     let config = shared.config();
     let id = run_id(&w.name, opening);
-    let span = tracing::info_span!("window", window = %w.name, run = %id);
-    let _enter = span.enter();
     tracing::info!(deadline = %deadline, "window opens");
 
     let profiles = credentials::profiles_for_jobs(&config, &w.jobs);

@@ -340,6 +340,11 @@ impl Engine {
             })
             .await;
         self.progress.done(&record.status);
+        if record.failed() {
+            tracing::warn!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
+        } else {
+            tracing::info!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
+        }
         record
     }
 
