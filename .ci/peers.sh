@@ -3,7 +3,7 @@
 # Sourced by .ci/test.
 
 # Debian packages the test suite needs.
-PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd)
+PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd bsdutils util-linux)
 # Python peers, in a venv under target/ (tests find it there).
 PEER_VENV=target/peers/venv
 PEER_PYTHON_PACKAGES=(netmiko==4.8.0 aiosmtpd==1.4.6)

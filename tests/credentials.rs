@@ -253,3 +253,61 @@ pub fn assert_no_secret_under(dir: &Path, secret: &str) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 5,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    // A real terminal: util-linux `script` runs the command on a pty. The
+    // engineer types slowly: Enter (default user), a typo, Enter (no enable
+    // secret); then Enter, the right password twice.
+    let command = format!(
+        "{} -c {} credentials set --store keyring",
+        env!("CARGO_BIN_EXE_nightshift"),
+        config.display()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for line in ["", "typo-Pass-1", "", "", PASSWORD, PASSWORD] {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            use std::io::Write as _;
+            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("REJECTED the login"), "{text}");
+    assert!(
+        text.contains("try again (2 attempts left; each costs one failed login)"),
+        "{text}"
+    );
+    assert!(text.contains("stored in the OS keyring"), "{text}");
+    assert!(
+        !text.contains("typo-Pass-1") && !text.contains(PASSWORD),
+        "a password was echoed: {text}"
+    );
+    let stats = lab.stats();
+    assert_eq!(stats.auth_failures, 1);
+    assert_eq!(stats.devices.iter().map(|d| d.logins).sum::<u64>(), 1);
+    lab.shutdown().await;
+}
