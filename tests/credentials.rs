@@ -255,6 +255,7 @@ pub fn assert_no_secret_under(dir: &Path, secret: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // types at human speed, on a blocking thread
 async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
     let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
         ios: 5,
