@@ -11,13 +11,16 @@ use toml::de::DeTable;
 
 use super::doc::{Doc, Problem, Table, as_table};
 use super::{
-    AlgorithmProfile, Config, CredentialProfile, DaemonSettings, Device, HostKeyPolicy,
-    MailSettings, MailTls, SshSettings,
+    AlgorithmProfile, Config, CredentialProfile, Device, HostKeyPolicy, MailSettings, MailTls,
+    SshSettings,
 };
 use crate::platform::Platform;
 use crate::schedule::parse_zone;
 
+mod daemon;
 mod jobs;
+
+use daemon::read_daemon;
 
 const TOP_KEYS: &[&str] = &[
     "version",
@@ -28,15 +31,6 @@ const TOP_KEYS: &[&str] = &[
     "devices",
     "jobs",
     "windows",
-];
-const DAEMON_KEYS: &[&str] = &[
-    "state_dir",
-    "timezone",
-    "control_group",
-    "control_socket",
-    "max_auth_failures",
-    "credential_check_lead",
-    "keyring_service",
 ];
 const SSH_KEYS: &[&str] = &[
     "connect_timeout",
@@ -216,56 +210,6 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
     } else {
         Ok(config)
     }
-}
-
-fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonSettings {
-    let mut daemon = DaemonSettings {
-        state_dir: PathBuf::from(DEFAULT_STATE_DIR),
-        timezone: None,
-        control_group: None,
-        control_socket: PathBuf::from(crate::control::DEFAULT_SOCKET),
-        max_auth_failures: 1,
-        credential_check_lead: std::time::Duration::from_secs(3600),
-        keyring_service: crate::credentials::SERVICE.to_string(),
-    };
-    if let Some(mut t) = top.table(doc, "daemon", DAEMON_KEYS) {
-        if let Some(p) = t.string(doc, "state_dir") {
-            if p.value.is_empty() {
-                doc.problem(p.span, "daemon.state_dir", "must not be empty", None);
-            } else {
-                daemon.state_dir = PathBuf::from(p.value);
-            }
-        }
-        daemon.timezone = zone(&mut t, doc, "timezone");
-        daemon.control_group = t.string(doc, "control_group").map(|g| g.value);
-        if let Some(n) = t.integer_in(doc, "max_auth_failures", 1..=100) {
-            daemon.max_auth_failures = n.value as u32;
-        }
-        if let Some(p) = t.string(doc, "control_socket") {
-            if p.value.starts_with('/') {
-                daemon.control_socket = PathBuf::from(p.value);
-            } else {
-                doc.problem(
-                    p.span,
-                    "daemon.control_socket",
-                    "must be an absolute path",
-                    Some(format!("e.g. \"{}\"", crate::control::DEFAULT_SOCKET)),
-                );
-            }
-        }
-        if let Some(d) = t.duration(doc, "credential_check_lead") {
-            daemon.credential_check_lead = d.value;
-        }
-        if let Some(s) = t.string(doc, "keyring_service") {
-            if s.value.is_empty() {
-                doc.problem(s.span, "daemon.keyring_service", "must not be empty", None);
-            } else {
-                daemon.keyring_service = s.value;
-            }
-        }
-        t.finish(doc);
-    }
-    daemon
 }
 
 struct ProfileAt {
