@@ -22,20 +22,24 @@
 //!   anything is applied).
 
 pub mod journal;
+mod pots;
 mod progress;
+mod record;
+mod work;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use journal::{Event, Journal, JournalError, journal_path};
 pub use progress::Progress;
+pub use record::{DeviceRecord, JobReport, RunPlan, RunReport};
+use work::Work;
 
 use crate::clock::Clock;
 use crate::config::{Config, Job, JobKind};
@@ -50,92 +54,6 @@ pub enum EngineError {
     Journal(#[from] JournalError),
     #[error("job {job}: {reason}")]
     Job { job: String, reason: String },
-}
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct RunPlan {
-    /// Names the journal: a run started again with the same id resumes.
-    pub run_id: String,
-    pub window: Option<String>,
-    pub jobs: Vec<String>,
-    /// When the window closes.
-    pub deadline: Option<DateTime<Utc>>,
-    pub dry_run: bool,
-    /// Only these devices (indexes), when given.
-    pub only: Option<Vec<usize>>,
-}
-
-/// One device's outcome in one job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceRecord {
-    pub device: String,
-    /// changed, unchanged, would-change, ok, failed, skipped, held, not-started, done
-    pub status: String,
-    pub reason: Option<String>,
-    /// The job's own result for the device (ACL diff, outputs, calls ...),
-    /// kept as compact JSON: a run holds one for every device of the fleet.
-    #[serde(default)]
-    pub detail: Option<Box<serde_json::value::RawValue>>,
-}
-
-impl DeviceRecord {
-    fn plain(device: &str, status: &str, reason: String) -> Self {
-        DeviceRecord {
-            device: device.into(),
-            status: status.into(),
-            reason: Some(reason),
-            detail: None,
-        }
-    }
-
-    pub fn failed(&self) -> bool {
-        self.status == "failed"
-    }
-
-    /// The job's own result, parsed (null when there is none).
-    pub fn detail_value(&self) -> serde_json::Value {
-        self.detail
-            .as_ref()
-            .and_then(|d| serde_json::from_str(d.get()).ok())
-            .unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobReport {
-    pub name: String,
-    pub kind: String,
-    pub devices: Vec<DeviceRecord>,
-    /// POTS: one entry per call, in the job's order.
-    pub calls: Vec<serde_json::Value>,
-    /// Why later tiers were held, if they were.
-    pub held: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunReport {
-    pub run_id: String,
-    pub window: Option<String>,
-    pub started: DateTime<Utc>,
-    pub finished: DateTime<Utc>,
-    pub deadline: Option<DateTime<Utc>>,
-    /// This run picked up a journal left by an earlier attempt.
-    pub resumed: bool,
-    pub jobs: Vec<JobReport>,
-}
-
-impl RunReport {
-    /// Devices per status over all jobs (for summaries and mail subjects).
-    pub fn counts(&self) -> BTreeMap<String, usize> {
-        let mut c = BTreeMap::new();
-        for j in &self.jobs {
-            for d in &j.devices {
-                *c.entry(d.status.clone()).or_insert(0) += 1;
-            }
-        }
-        c
-    }
 }
 
 /// Everything a run needs besides its plan.
@@ -620,170 +538,5 @@ impl Engine {
             lock(&state.failed).insert(i, format!("failed in job {job}"));
         }
         self.finish(state, job, record).await
-    }
-
-    async fn pots_job(
-        &self,
-        job: &Job,
-        plan: &RunPlan,
-        state: &Arc<RunState>,
-        lines: &[crate::config::PotsLine],
-        guard: std::time::Duration,
-    ) -> JobReport {
-        let mut devices = Vec::new();
-        let mut links = BTreeMap::new();
-        let mut calls_done: Vec<serde_json::Value> = Vec::new();
-        let mut dialers = Vec::new();
-        for i in self.targets(job, plan) {
-            let d = &self.config.devices[i];
-            if let Some(r) = self.settled(state, &job.name, i).await {
-                calls_done.extend(r.detail_value().as_array().cloned().unwrap_or_default());
-                devices.push(r);
-                continue;
-            }
-            if let Some((status, why)) = self.gate(job, state) {
-                devices.push(
-                    self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
-                        .await,
-                );
-                continue;
-            }
-            if let Some(l) = self.links.get(&i) {
-                links.insert(d.name.clone(), l.clone());
-                dialers.push(d.name.clone());
-                state
-                    .journal
-                    .record(&Event::Started {
-                        job: job.name.clone(),
-                        device: d.name.clone(),
-                        at: self.clock.now(),
-                    })
-                    .await;
-            }
-        }
-        let calls: Vec<_> = lines
-            .iter()
-            .filter(|l| dialers.contains(&l.dialer))
-            .cloned()
-            .collect();
-        let deadline = state.deadline.map(|d| {
-            std::time::Instant::now() + (d - self.clock.now()).to_std().unwrap_or_default()
-        });
-        let results = run_pots(Arc::new(calls), links, job.concurrency, guard, deadline).await;
-        for dialer in dialers {
-            let mine: Vec<serde_json::Value> = results
-                .iter()
-                .filter(|r| r.dialer == dialer)
-                .filter_map(|r| serde_json::to_value(r).ok())
-                .collect();
-            let unreachable = results.iter().filter(|r| r.dialer == dialer).all(|r| {
-                r.error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("unreachable") || e.contains("not tried"))
-            });
-            let (status, reason) = if unreachable && !mine.is_empty() {
-                (
-                    "failed",
-                    results
-                        .iter()
-                        .find(|r| r.dialer == dialer)
-                        .and_then(|r| r.error.clone()),
-                )
-            } else {
-                ("done", None)
-            };
-            calls_done.extend(mine.iter().cloned());
-            let record = DeviceRecord {
-                device: dialer.clone(),
-                status: status.into(),
-                reason,
-                detail: serde_json::value::to_raw_value(&mine).ok(),
-            };
-            devices.push(self.finish(state, &job.name, record).await);
-        }
-        let order: Vec<&str> = lines.iter().map(|l| l.branch.as_str()).collect();
-        calls_done.sort_by_key(|c| {
-            order
-                .iter()
-                .position(|b| c["branch"] == *b)
-                .unwrap_or(usize::MAX)
-        });
-        let by_inventory = |r: &DeviceRecord| {
-            self.config
-                .devices
-                .iter()
-                .position(|d| d.name == r.device)
-                .unwrap_or(usize::MAX)
-        };
-        devices.sort_by_key(by_inventory);
-        JobReport {
-            name: job.name.clone(),
-            kind: "pots".into(),
-            devices,
-            calls: calls_done,
-            held: None,
-        }
-    }
-}
-
-/// What one device does in a per-device job.
-enum Work {
-    Acl(AclJob, bool),
-    Exec(Vec<String>),
-}
-
-impl Work {
-    async fn run(&self, link: &DeviceLink, in_flight: bool) -> (DeviceRecord, bool) {
-        let name = link.target.name.clone();
-        match self {
-            Work::Acl(job, dry_run) => {
-                let r = push_acl(link, job, *dry_run, in_flight).await;
-                let reason = match r.status {
-                    Status::Failed | Status::Skipped => {
-                        let mut why = format!(
-                            "{}{}",
-                            r.step
-                                .as_deref()
-                                .map(|s| format!("at {s}: "))
-                                .unwrap_or_default(),
-                            r.error.clone().unwrap_or_default()
-                        );
-                        if let Some(line) = &r.line {
-                            why.push_str(&format!(" (line `{line}`)"));
-                        }
-                        if let Some(restored) = &r.restored {
-                            why.push_str(&format!("; {restored}"));
-                        }
-                        Some(why)
-                    }
-                    _ => None,
-                };
-                let rejected = r.auth_rejected;
-                let status = r.status.name().to_string();
-                (
-                    DeviceRecord {
-                        device: name,
-                        status,
-                        reason,
-                        detail: serde_json::value::to_raw_value(&r).ok(),
-                    },
-                    rejected,
-                )
-            }
-            Work::Exec(commands) => {
-                let r = run_commands_on(link, commands).await;
-                let status = if r.error.is_none() { "ok" } else { "failed" };
-                let rejected = r.auth_rejected;
-                (
-                    DeviceRecord {
-                        device: name,
-                        status: status.into(),
-                        reason: r.error.clone(),
-                        detail: serde_json::value::to_raw_value(&r).ok(),
-                    },
-                    rejected,
-                )
-            }
-        }
     }
 }

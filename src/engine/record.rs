@@ -1,0 +1,93 @@
+//! What a run is asked to do, and what it reports: one record per device
+//! and job, in inventory order.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Names the journal: a run started again with the same id resumes.
+    pub run_id: String,
+    pub window: Option<String>,
+    pub jobs: Vec<String>,
+    /// When the window closes.
+    pub deadline: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    /// Only these devices (indexes), when given.
+    pub only: Option<Vec<usize>>,
+}
+
+/// One device's outcome in one job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub device: String,
+    /// changed, unchanged, would-change, ok, failed, skipped, held, not-started, done
+    pub status: String,
+    pub reason: Option<String>,
+    /// The job's own result for the device (ACL diff, outputs, calls ...),
+    /// kept as compact JSON: a run holds one for every device of the fleet.
+    #[serde(default)]
+    pub detail: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl DeviceRecord {
+    pub(super) fn plain(device: &str, status: &str, reason: String) -> Self {
+        DeviceRecord {
+            device: device.into(),
+            status: status.into(),
+            reason: Some(reason),
+            detail: None,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status == "failed"
+    }
+
+    /// The job's own result, parsed (null when there is none).
+    pub fn detail_value(&self) -> serde_json::Value {
+        self.detail
+            .as_ref()
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobReport {
+    pub name: String,
+    pub kind: String,
+    pub devices: Vec<DeviceRecord>,
+    /// POTS: one entry per call, in the job's order.
+    pub calls: Vec<serde_json::Value>,
+    /// Why later tiers were held, if they were.
+    pub held: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub window: Option<String>,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub deadline: Option<DateTime<Utc>>,
+    /// This run picked up a journal left by an earlier attempt.
+    pub resumed: bool,
+    pub jobs: Vec<JobReport>,
+}
+
+impl RunReport {
+    /// Devices per status over all jobs (for summaries and mail subjects).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut c = BTreeMap::new();
+        for j in &self.jobs {
+            for d in &j.devices {
+                *c.entry(d.status.clone()).or_insert(0) += 1;
+            }
+        }
+        c
+    }
+}

@@ -1,0 +1,65 @@
+//! One device's work in a job: an ACL push or show commands.
+
+use super::*;
+
+/// What one device does in a per-device job.
+pub(super) enum Work {
+    Acl(AclJob, bool),
+    Exec(Vec<String>),
+}
+
+impl Work {
+    pub(super) async fn run(&self, link: &DeviceLink, in_flight: bool) -> (DeviceRecord, bool) {
+        let name = link.target.name.clone();
+        match self {
+            Work::Acl(job, dry_run) => {
+                let r = push_acl(link, job, *dry_run, in_flight).await;
+                let reason = match r.status {
+                    Status::Failed | Status::Skipped => {
+                        let mut why = format!(
+                            "{}{}",
+                            r.step
+                                .as_deref()
+                                .map(|s| format!("at {s}: "))
+                                .unwrap_or_default(),
+                            r.error.clone().unwrap_or_default()
+                        );
+                        if let Some(line) = &r.line {
+                            why.push_str(&format!(" (line `{line}`)"));
+                        }
+                        if let Some(restored) = &r.restored {
+                            why.push_str(&format!("; {restored}"));
+                        }
+                        Some(why)
+                    }
+                    _ => None,
+                };
+                let rejected = r.auth_rejected;
+                let status = r.status.name().to_string();
+                (
+                    DeviceRecord {
+                        device: name,
+                        status,
+                        reason,
+                        detail: serde_json::value::to_raw_value(&r).ok(),
+                    },
+                    rejected,
+                )
+            }
+            Work::Exec(commands) => {
+                let r = run_commands_on(link, commands).await;
+                let status = if r.error.is_none() { "ok" } else { "failed" };
+                let rejected = r.auth_rejected;
+                (
+                    DeviceRecord {
+                        device: name,
+                        status: status.into(),
+                        reason: r.error.clone(),
+                        detail: serde_json::value::to_raw_value(&r).ok(),
+                    },
+                    rejected,
+                )
+            }
+        }
+    }
+}
