@@ -19,6 +19,7 @@ use crate::schedule::parse_zone;
 
 mod daemon;
 mod jobs;
+mod windows;
 
 use daemon::read_daemon;
 
@@ -202,7 +203,7 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
         windows: Vec::new(),
     };
     config.jobs = jobs::read_jobs(&mut top, &mut doc, &config, &declared);
-    config.windows = jobs::read_windows(&mut top, &mut doc, &config, now);
+    config.windows = windows::read_windows(&mut top, &mut doc, &config, now);
     top.finish(&mut doc);
 
     if doc.has_problems() {
