@@ -361,3 +361,52 @@ async fn systemd_credentials_in_credentials_directory_are_read_before_the_keyrin
     );
     s.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_inside_the_window_resumes_its_run_even_past_latest_start() {
+    let s = setup(
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            ..Default::default()
+        },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // The daemon started the 02:00 run, then died; it comes back at 02:40,
+    // past latest_start (30 min) but inside the window.
+    let path = nightshift::engine::journal_path(&s.state, "nightly-20261126T0200Z");
+    let (journal, writer) = nightshift::engine::Journal::open(&path).unwrap();
+    assert!(
+        journal
+            .record(&nightshift::engine::Event::RunStarted {
+                run_id: "nightly-20261126T0200Z".into(),
+                window: Some("nightly".into()),
+                deadline: Some(utc("2026-11-26T03:00:00Z")),
+                at: utc("2026-11-26T02:00:01Z"),
+                planned: vec![(
+                    "lock-it-down".into(),
+                    vec!["ios-001".into(), "ios-002".into(), "ios-003".into()]
+                )],
+            })
+            .await
+    );
+    drop(journal);
+    writer.await.unwrap();
+    let clock = Arc::new(OffsetClock::at(utc("2026-11-26T02:40:00Z")));
+    let (task, shutdown, _) = start(&s.config, clock.clone());
+    let report = history(&s.state, "nightly-20261126T0200Z", Duration::from_secs(30)).await;
+    assert_eq!(report["resumed"], true, "{report}");
+    assert!(report.get("missed").is_none(), "{report}");
+    assert!(
+        report["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "changed"),
+        "{report}"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    s.lab.shutdown().await;
+}

@@ -337,7 +337,25 @@ async fn open_window(
         return;
     };
     let now = shared.clock.now();
-    match policy::decide(w, opening, now) {
+    let mut decision = policy::decide(w, opening, now);
+    // A run that had started before a crash or restart resumes while its
+    // window is open, however late: its journal says what is done, and
+    // devices left mid-change must be brought to a known state.
+    if let Decision::Missed { .. } = decision
+        && now < policy::end_of(w, opening)
+        && crate::engine::journal_path(&config.daemon.state_dir, &policy::run_id(window, opening))
+            .exists()
+    {
+        tracing::warn!(
+            window,
+            "resuming the window's interrupted run (its journal exists)"
+        );
+        decision = Decision::Run {
+            deadline: policy::end_of(w, opening),
+            late: now - opening,
+        };
+    }
+    match decision {
         Decision::Early => {}
         Decision::Missed { reason } => {
             handled.insert((window.to_string(), opening));
