@@ -16,7 +16,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Timelike as _, Utc,
+};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -106,7 +108,11 @@ impl Schedule {
     pub fn previous_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local =
             at.with_timezone(&self.zone).naive_local() + ChronoDuration::hours(LOOKBACK_HOURS);
-        let mut cursor = local.and_utc();
+        // croner keeps the cursor's sub-seconds; openings are whole minutes.
+        let mut cursor = local
+            .and_utc()
+            .with_nanosecond(0)
+            .unwrap_or(local.and_utc());
         for _ in 0..10_000 {
             let prev = self.cron.find_previous_occurrence(&cursor, false).ok()?;
             let instant = self.resolve(prev.naive_utc());
@@ -122,10 +128,12 @@ impl Schedule {
     pub fn openings_after(&self, after: DateTime<Utc>) -> Openings<'_> {
         let start =
             after.with_timezone(&self.zone).naive_local() - ChronoDuration::hours(LOOKBACK_HOURS);
+        // croner keeps the cursor's sub-seconds; openings are whole minutes.
+        let start = start.and_utc();
         Openings {
             schedule: self,
             after,
-            cursor: start.and_utc(),
+            cursor: start.with_nanosecond(0).unwrap_or(start),
             last: None,
         }
     }
@@ -204,6 +212,24 @@ mod tests {
 
     fn sched(expr: &str, zone: &str) -> Schedule {
         Schedule::parse(expr, parse_zone(zone).unwrap(), utc("2026-01-01T00:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn openings_are_whole_minutes_whatever_the_sub_seconds_of_now() {
+        let s = sched("0 2 * * *", "UTC");
+        let now = utc("2026-11-25T23:24:38.844721862Z");
+        assert_eq!(s.next_after(now), Some(utc("2026-11-26T02:00:00Z")));
+        assert_eq!(
+            s.previous_at_or_before(now),
+            Some(utc("2026-11-25T02:00:00Z"))
+        );
+        // Strictly after: an opening at this very second is not the next one.
+        let at = utc("2026-11-26T02:00:00.5Z");
+        assert_eq!(s.next_after(at), Some(utc("2026-11-27T02:00:00Z")));
+        assert_eq!(
+            s.previous_at_or_before(at),
+            Some(utc("2026-11-26T02:00:00Z"))
+        );
     }
 
     #[test]

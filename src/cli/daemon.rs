@@ -84,19 +84,20 @@ pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         }
     };
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let t = |v: &serde_json::Value| crate::report::show_time(v.as_str(), None);
     println!(
         "nightshift daemon, pid {}, up since {}",
         v["pid"],
-        s(&v["started"])
+        t(&v["started"])
     );
     println!("config:      {}", s(&v["config"]));
     println!("now:         {}", s(&v["line"]));
     for n in v["next"].as_array().into_iter().flatten() {
         println!(
-            "next:        {:<16} {}  ({} UTC)",
+            "next:        {:<16} {}  ({})",
             s(&n["window"]),
             s(&n["opens_local"]),
-            s(&n["opens"])
+            t(&n["opens"])
         );
     }
     if let Some(r) = v["running"].as_object() {
@@ -115,7 +116,7 @@ pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         println!(
             "credentials: {profile}: {} (checked {}){}",
             s(&c["state"]),
-            s(&c["checked"]),
+            t(&c["checked"]),
             c["error"]
                 .as_str()
                 .map(|e| format!(": {e}"))
@@ -123,7 +124,7 @@ pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(r) = v["last_reload"].as_object() {
-        println!("last reload: {} at {}", s(&r["result"]), s(&r["at"]));
+        println!("last reload: {} at {}", s(&r["result"]), t(&r["at"]));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,8 @@ pub enum Command {
 
 pub fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
-        0 if daemon => "info",
+        // The scheduler logs every job it creates at info: noise.
+        0 if daemon => "info,tokio_cron_scheduler=warn",
         0 => "warn",
         1 => "info",
         2 => "debug",
