@@ -178,7 +178,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     // Mail left by an earlier run goes out now.
     flush_outbox(&shared, true).await;
 
-    let (mut alarms, mut fired) = Alarms::start(opts.clock.clone()).await?;
+    let (mut alarms, mut fired) = Alarms::new(opts.clock.clone());
     let mut handled: HashSet<(String, DateTime<Utc>)> = HashSet::new();
     arm(&shared, &mut alarms, &handled).await;
     opts.notifier.ready();
@@ -186,8 +186,21 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     tracing::info!(config = %config_path.display(), "nightshift daemon ready");
 
     loop {
+        // Asleep on a plain timer until an alarm is a minute away (and at
+        // least once a minute, to notice a clock jump); then the scheduler.
+        let nap = alarms.nap();
         tokio::select! {
             _ = opts.shutdown.cancelled() => break,
+            _ = async {
+                match nap {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Err(e) = alarms.engage_if_due().await {
+                    tracing::error!(error = %e, "cannot start the scheduler; retrying in a minute");
+                }
+            }
             _ = opts.reload.notified() => {
                 reload(&shared, config_path).await;
                 arm(&shared, &mut alarms, &handled).await;
@@ -288,16 +301,9 @@ async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, Da
             }
             next.push((window.clone(), *opening));
         }
-        if let Err(e) = alarms.set(at, Alarm::Wake(wake)).await {
-            tracing::error!(error = %e, "cannot arm a wake-up");
-        }
+        alarms.set(at, Alarm::Wake(wake));
     }
-    if let Err(e) = alarms
-        .set(now + chrono::Duration::hours(24), Alarm::KeepSecrets)
-        .await
-    {
-        tracing::error!(error = %e, "cannot arm the keyring keep-alive");
-    }
+    alarms.set(now + chrono::Duration::hours(24), Alarm::KeepSecrets);
     let outbox = Outbox::new(&config.daemon.state_dir);
     if config.mail.is_some()
         && let Some(retry) = outbox
@@ -309,7 +315,7 @@ async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, Da
             .filter_map(|e| e.next_attempt)
             .min()
     {
-        let _ = alarms.set(retry, Alarm::MailRetry).await;
+        alarms.set(retry, Alarm::MailRetry);
     }
     shared.status().next = next;
 }
