@@ -24,6 +24,9 @@ use crate::clock::Clock;
 const ENGAGE_AHEAD: chrono::Duration = chrono::Duration::seconds(60);
 /// Added to every alarm: see [`Alarms::engage`].
 const FLOOR_MARGIN: Duration = Duration::from_secs(2);
+/// An alarm the running scheduler has not delivered this long after its
+/// instant is delivered by the daemon itself.
+const WATCHDOG: chrono::Duration = chrono::Duration::seconds(10);
 /// The longest sleep without looking at the wall clock.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
@@ -87,13 +90,17 @@ impl Alarms {
         }
     }
 
-    /// How long the daemon may sleep before calling [`Alarms::engage_if_due`];
-    /// `None` while the scheduler runs (its firings arrive on the channel).
+    /// How long the daemon may sleep before calling [`Alarms::engage_if_due`].
+    /// While the scheduler runs, its firings arrive on the channel; the nap
+    /// then ends only if an alarm is overdue by [`WATCHDOG`].
     pub fn nap(&self) -> Option<Duration> {
-        if self.engaged.is_some() {
-            return None;
-        }
         let first = self.pending.iter().map(|(t, _)| *t).min()?;
+        if self.engaged.is_some() {
+            let until = (first + WATCHDOG - self.clock.now())
+                .to_std()
+                .unwrap_or_default();
+            return Some(until.max(Duration::from_secs(1)));
+        }
         let until = (first - ENGAGE_AHEAD - self.clock.now())
             .to_std()
             .unwrap_or_default();
@@ -105,6 +112,20 @@ impl Alarms {
 
     /// Starts the scheduler with every pending alarm when the first is near.
     pub async fn engage_if_due(&mut self) -> Result<(), AlarmError> {
+        if self.engaged.is_some() {
+            // Every wait has a bound: an alarm the scheduler did not deliver
+            // in time is delivered here.
+            let now = self.clock.now();
+            let (overdue, rest): (Vec<Fired>, Vec<Fired>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|(t, _)| *t + WATCHDOG <= now);
+            self.pending = rest;
+            for (at, alarm) in overdue {
+                tracing::warn!(?alarm, "the scheduler missed an alarm; delivering it");
+                let _ = self.tx.send((at, alarm));
+            }
+            return Ok(());
+        }
         let result = self.engage().await;
         self.failed = result.is_err().then(std::time::Instant::now);
         result
@@ -162,7 +183,8 @@ mod tests {
         assert_eq!(alarms.nap(), Some(Duration::ZERO));
         alarms.engage_if_due().await.unwrap();
         assert!(alarms.engaged.is_some());
-        assert_eq!(alarms.nap(), None);
+        // Engaged: the nap is only the watchdog's, past the alarm.
+        assert!(alarms.nap().unwrap() > Duration::from_secs(10));
         let (at, alarm) = tokio::time::timeout(Duration::from_secs(5), fired.recv())
             .await
             .unwrap()
@@ -171,5 +193,22 @@ mod tests {
         assert!(clock.now() >= utc("2026-11-26T01:00:02Z"));
         alarms.clear().await;
         assert!(alarms.engaged.is_none() && alarms.nap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_alarm_the_scheduler_misses_is_delivered_by_the_watchdog() {
+        let clock = Arc::new(OffsetClock::at(utc("2026-11-26T01:00:00Z")));
+        let (mut alarms, mut fired) = Alarms::new(clock.clone());
+        alarms.set(utc("2026-11-26T01:00:30Z"), Alarm::KeepSecrets);
+        alarms.engage_if_due().await.unwrap();
+        // The clock steps past the alarm before the scheduler's instant comes.
+        clock.jump(chrono::Duration::seconds(60));
+        assert_eq!(alarms.nap(), Some(Duration::from_secs(1)));
+        alarms.engage_if_due().await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(1), fired.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, Some((utc("2026-11-26T01:00:30Z"), Alarm::KeepSecrets)));
+        alarms.clear().await;
     }
 }
