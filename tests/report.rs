@@ -47,6 +47,23 @@ impl Drop for Forget {
     }
 }
 
+/// Stores the relay's password (proved with one login to the relay).
+fn set_mail_password(config: &Path) {
+    let out = ns(
+        config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 fn run_mail(config: &Path) -> Output {
     ns(
         config,
@@ -88,19 +105,7 @@ async fn the_report_arrives_as_multipart_text_and_html_over_starttls_with_auth()
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("535"), "{}", text(&out));
-    let out = ns(
-        &config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    set_mail_password(&config);
 
     let out = run_mail(&config);
     assert_eq!(
@@ -154,19 +159,7 @@ async fn a_relay_that_is_down_keeps_the_mail_until_it_is_back() {
         &section,
     )
     .await;
-    let out = ns(
-        &config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    set_mail_password(&config);
     peer.stop();
 
     let out = run_mail(&config);
@@ -206,19 +199,7 @@ async fn a_5xx_keeps_the_mail_in_the_outbox_until_it_is_resent() {
         &peer.mail_section("netops@example.test"),
     )
     .await;
-    let out = ns(
-        &config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    set_mail_password(&config);
     let out = run_mail(&config);
     let t = text(&out);
     assert!(t.contains("554"), "{t}");
@@ -258,19 +239,7 @@ async fn a_4xx_is_retried_later() {
         &peer.mail_section("netops@example.test"),
     )
     .await;
-    let out = ns(
-        &config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    set_mail_password(&config);
     let t = text(&run_mail(&config));
     assert!(
         t.contains("451") && t.contains("retried with backoff"),
