@@ -34,6 +34,9 @@ static GENERIC_PROMPT: LazyLock<Regex> =
 static QUESTION: LazyLock<Regex> =
     LazyLock::new(|| regex(r"(\[confirm\]|\[yes/no\]:?|\[y/n\]:?) *$"));
 static PASSWORD: LazyLock<Regex> = LazyLock::new(|| regex(r"[Pp]assword: ?$"));
+/// The questions saving asks, compiled once.
+static SAVE_ANSWERS: LazyLock<Vec<(Regex, &'static str)>> =
+    LazyLock::new(|| SAVE_QUESTIONS.iter().map(|(q, a)| (regex(q), *a)).collect());
 
 /// The device's own prompt in any mode: the hostname (IOS shortens it in
 /// configuration modes), an optional `(mode)`, then `>` or `#`, maybe a
@@ -464,16 +467,16 @@ impl Session {
     /// Saves the running config, answering the questions saving asks.
     pub async fn save(&mut self) -> Result<String, DeviceError> {
         let save = self.spec.save;
-        self.exchange(save, SAVE_QUESTIONS).await
+        self.exchange(save, &SAVE_ANSWERS).await
     }
 
-    /// Sends `command`, answering only the listed questions.
+    /// Sends `command`, answering only the listed questions (patterns
+    /// compiled by the caller, once).
     pub async fn exchange(
         &mut self,
         command: &str,
-        answers: &[(&str, &str)],
+        answers: &[(Regex, &str)],
     ) -> Result<String, DeviceError> {
-        let answers: Vec<(Regex, &str)> = answers.iter().map(|(q, a)| (regex(q), *a)).collect();
         self.send_raw(&format!("{command}\r"), false).await?;
         let deadline = Instant::now() + self.timeout;
         let mut collected = String::new();
@@ -647,6 +650,12 @@ mod tests {
         assert!(!GENERIC_PROMPT.is_match("# Authorised access only #"));
         assert!(
             QUESTION.is_match("Proceed with reload? [confirm]") && PASSWORD.is_match("Password: ")
+        );
+        assert_eq!(SAVE_ANSWERS.len(), SAVE_QUESTIONS.len());
+        assert!(
+            SAVE_ANSWERS[0]
+                .0
+                .is_match("Destination filename [startup-config]? ")
         );
     }
 
