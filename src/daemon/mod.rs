@@ -343,24 +343,11 @@ async fn open_window(
         return;
     };
     let now = shared.clock.now();
-    let mut decision = policy::decide(w, opening, now);
-    // A run that had started before a crash or restart resumes while its
-    // window is open, however late: its journal says what is done, and
-    // devices left mid-change must be brought to a known state.
-    if let Decision::Missed { .. } = decision
-        && now < policy::end_of(w, opening)
-        && crate::engine::journal_path(&config.daemon.state_dir, &policy::run_id(window, opening))
-            .exists()
-    {
-        tracing::warn!(
-            window,
-            "resuming the window's interrupted run (its journal exists)"
-        );
-        decision = Decision::Run {
-            deadline: policy::end_of(w, opening),
-            late: now - opening,
-        };
-    }
+    // An interrupted run (its journal exists) resumes while the window is open.
+    let resuming =
+        crate::engine::journal_path(&config.daemon.state_dir, &policy::run_id(window, opening))
+            .exists();
+    let decision = policy::decide(w, opening, now, resuming);
     match decision {
         Decision::Early => {}
         Decision::Missed { reason } => {
@@ -370,11 +357,19 @@ async fn open_window(
         Decision::Run { deadline, late } => {
             handled.insert((window.to_string(), opening));
             if late > chrono::Duration::zero() {
-                tracing::warn!(
-                    window,
-                    late_secs = late.num_seconds(),
-                    "window starts late, inside latest_start"
-                );
+                if resuming {
+                    tracing::warn!(
+                        window,
+                        late_secs = late.num_seconds(),
+                        "resuming the window's interrupted run from its journal"
+                    );
+                } else {
+                    tracing::warn!(
+                        window,
+                        late_secs = late.num_seconds(),
+                        "window starts late, inside latest_start"
+                    );
+                }
             }
             runner::run_window(shared, w, opening, deadline, shutdown).await;
         }

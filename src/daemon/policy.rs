@@ -34,8 +34,16 @@ pub fn end_of(window: &Window, opening: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The misfire policy: on time, or late but while the window is still open
-/// and no later than `latest_start` after its opening; else missed.
-pub fn decide(window: &Window, opening: DateTime<Utc>, now: DateTime<Utc>) -> Decision {
+/// and no later than `latest_start` after its opening; else missed. A run
+/// that had started before a crash or restart (`resuming`: its journal
+/// exists) goes on while the window is open, however late: devices left
+/// mid-change must be brought to a known state.
+pub fn decide(
+    window: &Window,
+    opening: DateTime<Utc>,
+    now: DateTime<Utc>,
+    resuming: bool,
+) -> Decision {
     let end = end_of(window, opening);
     if now < opening {
         return Decision::Early;
@@ -55,7 +63,7 @@ pub fn decide(window: &Window, opening: DateTime<Utc>, now: DateTime<Utc>) -> De
             ),
         };
     }
-    if late > std_to_chrono(window.latest_start) + ON_TIME {
+    if late > std_to_chrono(window.latest_start) + ON_TIME && !resuming {
         return Decision::Missed {
             reason: format!(
                 "{} late, more than latest_start ({}): a change must not start this late in its window",
@@ -227,7 +235,7 @@ mod tests {
         let end = utc("2026-11-26T04:00:00Z");
         // On time (a moment late is on time).
         assert_eq!(
-            decide(&w, opening, utc("2026-11-26T02:00:03Z")),
+            decide(&w, opening, utc("2026-11-26T02:00:03Z"), false),
             Decision::Run {
                 deadline: end,
                 late: Duration::zero()
@@ -235,14 +243,15 @@ mod tests {
         );
         // Late inside latest_start: runs, until the window's end.
         assert_eq!(
-            decide(&w, opening, utc("2026-11-26T02:40:00Z")),
+            decide(&w, opening, utc("2026-11-26T02:40:00Z"), false),
             Decision::Run {
                 deadline: end,
                 late: Duration::minutes(40)
             }
         );
         // Later than latest_start: missed, though the window is still open.
-        let Decision::Missed { reason } = decide(&w, opening, utc("2026-11-26T03:10:00Z")) else {
+        let Decision::Missed { reason } = decide(&w, opening, utc("2026-11-26T03:10:00Z"), false)
+        else {
             panic!()
         };
         assert!(
@@ -250,16 +259,30 @@ mod tests {
             "{reason}"
         );
         // A clock jump past the whole window: missed.
-        let Decision::Missed { reason } = decide(&w, opening, utc("2026-11-26T09:00:00Z")) else {
+        let Decision::Missed { reason } = decide(&w, opening, utc("2026-11-26T09:00:00Z"), false)
+        else {
             panic!()
         };
         assert!(
             reason.contains("closed at Thu 2026-11-26 04:00 UTC"),
             "{reason}"
         );
+        // Resuming an interrupted run: past latest_start it still goes on,
+        // until the window's end; a closed window stays missed.
+        assert_eq!(
+            decide(&w, opening, utc("2026-11-26T03:10:00Z"), true),
+            Decision::Run {
+                deadline: end,
+                late: Duration::minutes(70)
+            }
+        );
+        assert!(matches!(
+            decide(&w, opening, utc("2026-11-26T04:00:00Z"), true),
+            Decision::Missed { .. }
+        ));
         // Fired early (the clock went back): not yet.
         assert_eq!(
-            decide(&w, opening, utc("2026-11-26T01:59:00Z")),
+            decide(&w, opening, utc("2026-11-26T01:59:00Z"), false),
             Decision::Early
         );
     }
