@@ -346,10 +346,7 @@ async fn systemd_credentials_in_credentials_directory_are_read_before_the_keyrin
     })
     .unwrap();
     std::fs::write(creds_dir.path().join("credentials.lab"), blob.as_bytes()).unwrap();
-    let store = Store::Both {
-        dir: creds_dir.path().into(),
-        service: s._key.0.clone(),
-    };
+    let store = Store::with_credentials_dir(&s._key.0, creds_dir.path());
     let config = nightshift::config::Config::load(&s.config, utc("2026-11-26T00:00:00Z")).unwrap();
     let proofs = nightshift::credentials::check_stored(&config, &store, &["lab".to_string()])
         .await

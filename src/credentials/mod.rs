@@ -78,8 +78,6 @@ pub enum CredentialsError {
     Keyring { key: String, reason: String },
     #[error("a stored credential is not readable: {0}")]
     Corrupt(String),
-    #[error("{0} is read-only (systemd credentials are written with systemd-creds)")]
-    ReadOnly(String),
 }
 
 impl CredentialsError {

@@ -28,17 +28,15 @@ pub fn profile_key(profile: &str) -> String {
 /// The name of the SMTP relay password's entry.
 pub const MAIL_KEY: &str = "mail";
 
-/// A credential store.
+/// A credential store: the OS keyring (kernel keyutils on Linux,
+/// Keychain, Credential Manager) under `service`, read after the systemd
+/// credentials the unit decrypted (`LoadCredentialEncrypted=`) when there
+/// are some. Writes always go to the keyring.
 #[derive(Debug, Clone)]
-pub enum Store {
-    /// The OS keyring (kernel keyutils on Linux, Keychain, Credential
-    /// Manager), under `service`.
-    Keyring { service: String },
-    /// systemd credentials decrypted by the unit (`LoadCredentialEncrypted=`):
-    /// read-only plain files named after the key.
-    Directory(PathBuf),
-    /// First the directory, then the keyring: what the daemon reads.
-    Both { dir: PathBuf, service: String },
+pub struct Store {
+    service: String,
+    /// Plain files named after the key; read-only, read first.
+    credentials_dir: Option<PathBuf>,
 }
 
 /// The on-store form: one small JSON document per entry.
@@ -62,55 +60,49 @@ impl Store {
     /// The daemon's store: `$CREDENTIALS_DIRECTORY` (set by systemd when the
     /// unit loads credentials) before the keyring.
     pub fn for_daemon(service: &str) -> Store {
-        match std::env::var_os("CREDENTIALS_DIRECTORY") {
-            Some(dir) if !dir.is_empty() => Store::Both {
-                dir: PathBuf::from(dir),
-                service: service.into(),
-            },
-            _ => Store::Keyring {
-                service: service.into(),
-            },
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty());
+        Store {
+            service: service.into(),
+            credentials_dir: dir.map(PathBuf::from),
         }
     }
 
     pub fn keyring(service: &str) -> Store {
-        Store::Keyring {
+        Store {
             service: service.into(),
+            credentials_dir: None,
+        }
+    }
+
+    /// The keyring under `service`, after the systemd credentials in `dir`.
+    pub fn with_credentials_dir(service: &str, dir: &Path) -> Store {
+        Store {
+            service: service.into(),
+            credentials_dir: Some(dir.into()),
         }
     }
 
     /// Where a secret would be read from, for messages.
     pub fn describe(&self) -> String {
-        match self {
-            Store::Keyring { service } => format!("the OS keyring (service \"{service}\")"),
-            Store::Directory(d) => format!("systemd credentials in {}", d.display()),
-            Store::Both { dir, service } => format!(
-                "systemd credentials in {}, then the OS keyring (service \"{service}\")",
-                dir.display()
-            ),
+        let keyring = format!("the OS keyring (service \"{}\")", self.service);
+        match &self.credentials_dir {
+            Some(d) => format!("systemd credentials in {}, then {keyring}", d.display()),
+            None => keyring,
         }
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Credentials>, CredentialsError> {
-        match self {
-            Store::Keyring { service } => keyring_get(service, key),
-            Store::Directory(dir) => dir_get(dir, key),
-            Store::Both { dir, service } => match dir_get(dir, key)? {
-                Some(c) => Ok(Some(c)),
-                None => keyring_get(service, key),
-            },
+        if let Some(dir) = &self.credentials_dir
+            && let Some(c) = dir_get(dir, key)?
+        {
+            return Ok(Some(c));
         }
+        keyring_get(&self.service, key)
     }
 
     pub fn set(&self, key: &str, creds: &Credentials) -> Result<(), CredentialsError> {
-        let service = match self {
-            Store::Keyring { service } | Store::Both { service, .. } => service,
-            Store::Directory(d) => {
-                return Err(CredentialsError::ReadOnly(d.display().to_string()));
-            }
-        };
         let blob = encode(creds)?;
-        entry(service, key)?
+        entry(&self.service, key)?
             .set_password(&blob)
             .map_err(|e| CredentialsError::Keyring {
                 key: key.into(),
@@ -118,15 +110,9 @@ impl Store {
             })
     }
 
-    /// Deletes the entry; `Ok(false)` when there was none.
+    /// Deletes the keyring entry; `Ok(false)` when there was none.
     pub fn delete(&self, key: &str) -> Result<bool, CredentialsError> {
-        let service = match self {
-            Store::Keyring { service } | Store::Both { service, .. } => service,
-            Store::Directory(d) => {
-                return Err(CredentialsError::ReadOnly(d.display().to_string()));
-            }
-        };
-        match entry(service, key)?.delete_credential() {
+        match entry(&self.service, key)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring::Error::NoEntry) => Ok(false),
             Err(e) => Err(CredentialsError::Keyring {
@@ -211,18 +197,13 @@ mod tests {
         let blob = encode(&c).unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("credentials.core"), format!("{}\n", &*blob)).unwrap();
-        let store = Store::Directory(dir.path().into());
-        let back = store.get("credentials.core").unwrap().unwrap();
+        let back = dir_get(dir.path(), "credentials.core").unwrap().unwrap();
         assert_eq!(back.username, "netops");
         assert_eq!(back.password.expose_secret(), "pa\"ss");
         assert_eq!(back.enable_secret.unwrap().expose_secret(), "en");
-        assert!(store.get("credentials.other").unwrap().is_none());
-        assert!(matches!(
-            store.set("x", &c),
-            Err(CredentialsError::ReadOnly(_))
-        ));
+        assert!(dir_get(dir.path(), "credentials.other").unwrap().is_none());
         std::fs::write(dir.path().join("bad"), "not json").unwrap();
-        let err = store.get("bad").err().unwrap().to_string();
+        let err = dir_get(dir.path(), "bad").err().unwrap().to_string();
         assert!(!err.contains("not json"), "{err}");
     }
 }

@@ -25,7 +25,7 @@ use crate::control::{self, Admission, ControlError, Request, Response};
 use crate::credentials::{self, Store};
 use crate::report::mail;
 use crate::report::outbox::{Outbox, queue_and_send};
-use alarms::{Alarm, AlarmError, Alarms};
+use alarms::{Alarm, Alarms};
 use policy::{Decision, Wake};
 pub use status::{CredentialState, Status};
 
@@ -35,8 +35,6 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Control(#[from] ControlError),
-    #[error(transparent)]
-    Alarms(#[from] AlarmError),
 }
 
 /// How the daemon talks to its supervisor (systemd's notify socket).

@@ -175,12 +175,7 @@ impl Report {
             String::from("device,address,job,status,step,error,hint,diff_lines,duration_ms\n");
         for d in self.devices() {
             let s = |k: &str| csv_field(d[k].as_str().unwrap_or_default());
-            let ms: u64 = d["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["ms"].as_u64())
-                .sum();
+            let ms = device_ms(d).unwrap_or(0);
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{}\n",
                 s("name"),
@@ -241,7 +236,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Seconds a device spent, from its step times.
+/// Milliseconds a device spent, from its step times.
 pub fn device_ms(d: &Value) -> Option<u64> {
     let steps = d["steps"].as_array()?;
     Some(steps.iter().filter_map(|s| s["ms"].as_u64()).sum())
