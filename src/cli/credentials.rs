@@ -16,6 +16,8 @@ use crate::credentials::{self, Credentials, CredentialsError, Store, profile_key
 
 /// Exit code when the canary could not be reached (nothing was proved).
 pub const EXIT_UNREACHABLE: u8 = 3;
+/// The longest `systemd-creds encrypt` may take.
+const SYSTEMD_CREDS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// At most this many interactive attempts: each costs one failed login.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -195,7 +197,7 @@ async fn store_in(
     creds: &Credentials,
 ) -> anyhow::Result<String> {
     Ok(match choice {
-        StoreChoice::SystemdCreds => systemd_encrypt(creds_dir, key, creds)?,
+        StoreChoice::SystemdCreds => systemd_encrypt(creds_dir, key, creds).await?,
         choice if use_daemon(config, choice) => {
             let secret = store::encode(creds)?.to_string();
             control::call(
@@ -261,24 +263,39 @@ async fn set_mail(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Encrypts the credentials with `systemd-creds`, the secret on its
-/// standard input (never in arguments).
-fn systemd_encrypt(dir: &Path, key: &str, creds: &Credentials) -> anyhow::Result<String> {
-    use std::io::Write as _;
+/// standard input (never in arguments); at most [`SYSTEMD_CREDS_WAIT`].
+async fn systemd_encrypt(dir: &Path, key: &str, creds: &Credentials) -> anyhow::Result<String> {
+    use tokio::io::AsyncWriteExt as _;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let out = dir.join(format!("{key}.cred"));
-    let mut child = std::process::Command::new("systemd-creds")
+    let mut child = tokio::process::Command::new("systemd-creds")
         .args(["encrypt", &format!("--name={key}"), "-"])
         .arg(&out)
         .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .context("cannot run systemd-creds (systemd 250 or later is needed)")?;
     let blob = store::encode(creds)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(blob.as_bytes())
-            .context("while writing to systemd-creds")?;
-    }
-    let status = child.wait().context("while waiting for systemd-creds")?;
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(blob.as_bytes())
+                .await
+                .context("while writing to systemd-creds")?;
+        }
+        child
+            .wait()
+            .await
+            .context("while waiting for systemd-creds")
+    };
+    let status = tokio::time::timeout(SYSTEMD_CREDS_WAIT, run)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "systemd-creds did not finish within {}s (a TPM prompt?); nothing was stored",
+                SYSTEMD_CREDS_WAIT.as_secs()
+            )
+        })??;
     if !status.success() {
         bail!("systemd-creds encrypt failed ({status}); nothing was stored");
     }
@@ -296,36 +313,33 @@ async fn check(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
     };
     let mut failed = false;
     for profile in &profiles {
-        let result = if use_daemon(config, w.store) {
-            control::call(
-                &config.daemon.control_socket,
-                &Request::Check {
-                    profile: profile.clone(),
-                },
-            )
-            .await
-            .map(|v| v["canary"].as_str().unwrap_or("?").to_string())
-            .map_err(anyhow::Error::new)
-        } else {
-            let store = Store::keyring(&config.daemon.keyring_service);
-            credentials::check_stored(config, &store, std::slice::from_ref(profile))
-                .await
-                .map(|p| p.first().map(|p| p.canary.clone()).unwrap_or_default())
-                .map_err(|e| {
-                    print_error(&e);
-                    anyhow::anyhow!("")
-                })
-        };
-        match result {
-            Ok(canary) => {
-                eprintln!("nightshift credentials: profile {profile}: OK (one login to {canary})")
-            }
-            Err(e) => {
-                failed = true;
-                if !e.to_string().is_empty() {
-                    eprintln!("nightshift credentials: profile {profile}: {e:#}");
+        // Each problem is printed where it is known, with its hint.
+        let canary = if use_daemon(config, w.store) {
+            let request = Request::Check {
+                profile: profile.clone(),
+            };
+            match control::call(&config.daemon.control_socket, &request).await {
+                Ok(v) => Some(v["canary"].as_str().unwrap_or("?").to_string()),
+                Err(e) => {
+                    eprintln!("nightshift credentials: profile {profile}: {e}");
+                    None
                 }
             }
+        } else {
+            let store = Store::keyring(&config.daemon.keyring_service);
+            match credentials::check_stored(config, &store, std::slice::from_ref(profile)).await {
+                Ok(p) => Some(p.first().map(|p| p.canary.clone()).unwrap_or_default()),
+                Err(e) => {
+                    print_error(&e);
+                    None
+                }
+            }
+        };
+        match canary {
+            Some(c) => {
+                eprintln!("nightshift credentials: profile {profile}: OK (one login to {c})")
+            }
+            None => failed = true,
         }
     }
     Ok(if failed {

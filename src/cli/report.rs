@@ -156,14 +156,10 @@ pub fn mail_report(
     config: &Config,
     report: &Report,
     runtime: &tokio::runtime::Runtime,
+    clock: &dyn Clock,
 ) -> anyhow::Result<()> {
     let store = Store::keyring(&config.daemon.keyring_service);
-    let mailed = runtime.block_on(outbox::mail_report(
-        config,
-        &store,
-        report,
-        crate::clock::Clock::now(&crate::clock::SystemClock),
-    ))?;
+    let mailed = runtime.block_on(outbox::mail_report(config, &store, report, clock.now()))?;
     if let Some(e) = &mailed.password_problem {
         eprintln!("nightshift run: {e}; the mail is kept in the outbox");
         if let Some(h) = e.hint() {

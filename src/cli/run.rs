@@ -209,7 +209,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
             .with_context(|| format!("while writing {}", file.display()))?;
     }
     if args.mail {
-        super::report::mail_report(config, &report, &runtime)?;
+        super::report::mail_report(config, &report, &runtime, clock)?;
     }
     Ok(if report.all_good() {
         ExitCode::SUCCESS

@@ -239,6 +239,11 @@ fn relay_error(s: &MailSettings, e: &lettre::transport::smtp::Error) -> MailErro
     }
 }
 
+/// lettre's own timeout covers each command; this bounds a whole session.
+fn whole_wait(s: &MailSettings) -> Duration {
+    s.timeout.saturating_mul(4).max(Duration::from_secs(5))
+}
+
 /// Sends a message as stored (bytes unchanged).
 pub async fn send(
     s: &MailSettings,
@@ -257,8 +262,7 @@ pub async fn send(
     let envelope = lettre::address::Envelope::new(Some(addr(from)?), to)
         .map_err(|e| MailError::Build(e.to_string()))?;
     let t = transport(s, password)?;
-    // lettre's own timeout covers each command; this bounds the whole.
-    let limit = s.timeout.saturating_mul(4).max(Duration::from_secs(5));
+    let limit = whole_wait(s);
     match tokio::time::timeout(limit, t.send_raw(&envelope, bytes)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(relay_error(s, &e)),
@@ -273,14 +277,20 @@ pub async fn send(
 /// Proves the relay's AUTH credentials with one connection.
 pub async fn check_login(s: &MailSettings, password: &SecretString) -> Result<(), MailError> {
     let t = transport(s, Some(password))?;
-    match t.test_connection().await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(MailError::Relay {
-            relay: format!("{}:{}", s.relay, s.port),
-            reason: "the relay did not answer NOOP".into(),
-            transient: true,
-        }),
-        Err(e) => Err(relay_error(s, &e)),
+    let limit = whole_wait(s);
+    let no_answer = |reason: String| MailError::Relay {
+        relay: format!("{}:{}", s.relay, s.port),
+        reason,
+        transient: true,
+    };
+    match tokio::time::timeout(limit, t.test_connection()).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(no_answer("the relay did not answer NOOP".into())),
+        Ok(Err(e)) => Err(relay_error(s, &e)),
+        Err(_) => Err(no_answer(format!(
+            "no answer within {}",
+            humantime::format_duration(limit)
+        ))),
     }
 }
 
