@@ -219,11 +219,7 @@ async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
         "no device touched"
     );
     // The alert says so, in the outbox (no relay configured).
-    let outbox: Vec<String> = std::fs::read_dir(s.state.join("outbox"))
-        .unwrap()
-        .flatten()
-        .map(|f| f.file_name().to_string_lossy().into_owned())
-        .collect();
+    let outbox: Vec<String> = common::file_names(&s.state.join("outbox"));
     assert!(
         outbox
             .iter()
@@ -295,13 +291,7 @@ async fn refused_credentials_at_the_opening_touch_no_device_and_raise_an_alert()
     let outbox = s.state.join("outbox");
     let t0 = std::time::Instant::now();
     loop {
-        let names: Vec<String> = std::fs::read_dir(&outbox)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|f| f.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names: Vec<String> = common::file_names(&outbox);
         if names
             .iter()
             .any(|n| n.contains("at-the-opening-of-window-nightly") && n.ends_with(".eml"))

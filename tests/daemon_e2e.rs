@@ -404,11 +404,7 @@ async fn sigterm_mid_run_reaches_a_safe_point_and_still_keeps_the_report() {
         "no device cut mid-change: {statuses:?}"
     );
     // The report mail is in the outbox (no relay configured).
-    let outbox: Vec<String> = std::fs::read_dir(state.join("outbox"))
-        .unwrap()
-        .flatten()
-        .map(|f| f.file_name().to_string_lossy().into_owned())
-        .collect();
+    let outbox: Vec<String> = common::file_names(&state.join("outbox"));
     assert!(
         outbox
             .iter()
@@ -445,7 +441,7 @@ async fn the_control_socket_takes_credentials_and_refuses_strangers() {
         let st = text(&ns(&config, &["status"], ""));
         assert!(st.contains("credentials: lab: missing"), "{st}");
         assert!(st.contains("CREDENTIALS NEEDED: lab"), "{st}");
-        let outbox: Vec<String> = std::fs::read_dir(state.join("outbox")).unwrap().flatten().map(|f| f.file_name().to_string_lossy().into_owned()).collect();
+        let outbox: Vec<String> = common::file_names(&state.join("outbox"));
         assert!(outbox.iter().any(|f| f.contains("alert-credentials-of-profile-lab")), "{outbox:?}");
 
         // `credentials set` proves them with one login, then hands them to the daemon.

@@ -245,6 +245,17 @@ pub fn ns(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process:
     child.wait_with_output().unwrap()
 }
 
+/// The names of the files in `dir` (none when it does not exist).
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Standard output and standard error of a finished command, together.
 pub fn text(o: &std::process::Output) -> String {
     format!(
