@@ -249,21 +249,7 @@ impl Engine {
     }
 
     async fn finish(&self, state: &RunState, job: &str, record: DeviceRecord) -> DeviceRecord {
-        state
-            .journal
-            .record(&Event::Finished {
-                job: job.into(),
-                device: record.device.clone(),
-                record: record.clone(),
-            })
-            .await;
-        self.progress.done(&record.status);
-        if record.failed() {
-            tracing::warn!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
-        } else {
-            tracing::info!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
-        }
-        record
+        finish(state, &self.progress, job, record).await
     }
 
     async fn device_job(
@@ -370,7 +356,7 @@ impl Engine {
             // size of its whole future) is held until it is joined.
             while let Some(done) = set.try_join_next() {
                 if let Ok((j, record)) = done {
-                    records.insert(j, self.record_failure(state, &job.name, j, record).await);
+                    records.insert(j, record);
                 }
             }
             let Ok(permit) = limit.clone().acquire_owned().await else {
@@ -409,14 +395,6 @@ impl Engine {
                 );
                 continue;
             }
-            state
-                .journal
-                .record(&Event::Started {
-                    job: job.name.clone(),
-                    device: d.name.clone(),
-                    at: self.clock.now(),
-                })
-                .await;
             let mut link = self.links.get(&i).cloned();
             // The profile's first login: others wait for its verdict only.
             let verdict = if proof.is_none() {
@@ -437,8 +415,21 @@ impl Engine {
                 d.name.clone(),
                 d.credentials.clone(),
             );
+            let (job_name, clock, progress) =
+                (job.name.clone(), self.clock.clone(), self.progress.clone());
+            // The task journals its own start and end: the scheduling loop
+            // never waits for the disk, so starts and ends of many devices
+            // share one fsync.
             let task = async move {
                 let _held = (permit, cap_permits);
+                state2
+                    .journal
+                    .record(&Event::Started {
+                        job: job_name.clone(),
+                        device: name.clone(),
+                        at: clock.now(),
+                    })
+                    .await;
                 let (record, rejected) = match link {
                     Some(link) => work.run(&link, in_flight).await,
                     None => (
@@ -454,7 +445,7 @@ impl Engine {
                     state2.rejections.fetch_add(1, Ordering::SeqCst);
                     lock(&state2.proofs).insert(profile, Proof::Rejected(name.clone()));
                 }
-                (i, record)
+                (i, conclude(&state2, &progress, &job_name, i, record).await)
             };
             set.spawn(task);
             if let Some(rx) = verdict {
@@ -474,10 +465,7 @@ impl Engine {
                     Err(_) => {
                         while let Some(done) = set.join_next().await {
                             if let Ok((i, record)) = done {
-                                records.insert(
-                                    i,
-                                    self.record_failure(state, &job.name, i, record).await,
-                                );
+                                records.insert(i, record);
                             }
                         }
                     }
@@ -486,7 +474,7 @@ impl Engine {
         }
         while let Some(done) = set.join_next().await {
             if let Ok((i, record)) = done {
-                records.insert(i, self.record_failure(state, &job.name, i, record).await);
+                records.insert(i, record);
             }
         }
         for &i in devices {
@@ -526,17 +514,43 @@ impl Engine {
             None => None,
         }
     }
+}
 
-    async fn record_failure(
-        &self,
-        state: &RunState,
-        job: &str,
-        i: usize,
-        record: DeviceRecord,
-    ) -> DeviceRecord {
-        if record.failed() {
-            lock(&state.failed).insert(i, format!("failed in job {job}"));
-        }
-        self.finish(state, job, record).await
+/// Journals a device's end (durably), counts it in the progress and logs it.
+async fn finish(
+    state: &RunState,
+    progress: &Progress,
+    job: &str,
+    record: DeviceRecord,
+) -> DeviceRecord {
+    state
+        .journal
+        .record(&Event::Finished {
+            job: job.into(),
+            device: record.device.clone(),
+            record: record.clone(),
+        })
+        .await;
+    progress.done(&record.status);
+    if record.failed() {
+        tracing::warn!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
+    } else {
+        tracing::info!(job, device = %record.device, status = %record.status, reason = record.reason.as_deref().unwrap_or_default(), "device done");
     }
+    record
+}
+
+/// A device's job has ended: a failure takes it out of the rest of the run,
+/// then its end is journalled.
+async fn conclude(
+    state: &RunState,
+    progress: &Progress,
+    job: &str,
+    i: usize,
+    record: DeviceRecord,
+) -> DeviceRecord {
+    if record.failed() {
+        lock(&state.failed).insert(i, format!("failed in job {job}"));
+    }
+    finish(state, progress, job, record).await
 }
