@@ -269,11 +269,32 @@ impl Cli {
 }
 
 /// Applies `| include`, `| exclude`, `| begin`, `| section` to output text.
+/// Compiles an output filter's pattern once per lab: thousands of devices
+/// are asked the same `| include` and compiling is most of its cost.
+fn filter_regex(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static COMPILED: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
+        LazyLock::new(Default::default);
+    let mut compiled = COMPILED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(re) = compiled.get(pattern) {
+        return re.clone();
+    }
+    if compiled.len() >= 1024 {
+        compiled.clear();
+    }
+    let re = regex::Regex::new(pattern).ok();
+    compiled.insert(pattern.to_string(), re.clone());
+    re
+}
+
 pub fn filter_output(text: &str, filter: &str) -> Option<String> {
     let w = Words::new(filter);
     let pattern = w.rest(1).trim();
     let pattern = pattern.trim_matches('"').trim_matches('\'');
-    let re = regex::Regex::new(pattern).ok()?;
+    let re = filter_regex(pattern)?;
     let lines: Vec<&str> = text.split("\r\n").collect();
     let kind = w.get(0)?;
     let keep: Vec<&str> = if abbrev(kind, "include", 1) {
