@@ -3,8 +3,9 @@
 //! ideal (devices ÷ concurrency × one device's time, measured alone), their
 //! ratio, this process's CPU seconds and its peak RSS per in-flight device.
 //!
-//! Run: `cargo bench --bench engine -- [DEVICES] [CONCURRENCY] [LATENCY_MS]`
-//! (defaults 5000 1000 50). The lab is a separate `nightshift lab` process.
+//! Run: `cargo bench --bench engine -- [DEVICES] [CONCURRENCY] [LATENCY_MS]
+//! [--timeline]` (defaults 5000 1000 50). The lab is a separate
+//! `nightshift lab` process.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -107,9 +108,32 @@ async fn main() {
 
     let me = std::process::id();
     let lab_pid = lab.id();
+    // The peak is the run's own: reset the high-water mark first.
+    std::fs::write(format!("/proc/{me}/clear_refs"), "5").unwrap();
     let rss0 = status_kib(me, "VmRSS:");
     let (cpu0, lab_cpu0) = (cpu_secs(me), cpu_secs(lab_pid));
     let t = Instant::now();
+    // `--timeline`: devices done and cores busy in both processes every
+    // half second, to see the waves and bursts of a run.
+    if std::env::args().any(|a| a == "--timeline") {
+        let (progress, lab_pid) = (engine.progress.clone(), lab.id());
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let (mut c0, mut l0) = (cpu_secs(me), cpu_secs(lab_pid));
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let (c, l) = (cpu_secs(me), cpu_secs(lab_pid));
+                eprintln!(
+                    "  {:5.2} s  {}  cores busy: nightshift {:.2}, lab {:.2}",
+                    t.elapsed().as_secs_f64(),
+                    progress.line(),
+                    (c - c0) * 2.0,
+                    (l - l0) * 2.0
+                );
+                (c0, l0) = (c, l);
+            }
+        });
+    }
     let report = engine
         .run(&plan("bench", (3..devices + 3).collect()))
         .await
