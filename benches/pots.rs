@@ -80,6 +80,7 @@ async fn main() {
             login,
             known,
             on_login: None,
+            on_step: None,
         },
     )]);
     let guard = Duration::from_secs_f64(scale);

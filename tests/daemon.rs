@@ -397,3 +397,112 @@ async fn a_restart_inside_the_window_resumes_its_run_even_past_latest_start() {
     task.await.unwrap();
     s.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_closed() {
+    let s = setup(
+        LabSpec {
+            ios: 40,
+            nxos: 0,
+            latency: Duration::from_millis(15),
+            ..Default::default()
+        },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // The window's run, started by hand for its duration, is killed (-9)
+    // once some devices are done and others are in the middle of a change.
+    let journal_dir = s.state.join("journal");
+    let killed = {
+        let config = s.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut child = common::spawn_nightshift(
+                &config,
+                &["run", "--window", "nightly", "--now"],
+                PASSWORD,
+            );
+            let t0 = std::time::Instant::now();
+            loop {
+                assert!(t0.elapsed() < Duration::from_secs(60), "no change began");
+                let text: String = std::fs::read_dir(&journal_dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect();
+                if text.matches("\"finished\"").count() >= 3
+                    && text.matches("\"applying\"").count()
+                        >= text.matches("\"finished\"").count() + 2
+                {
+                    break;
+                }
+                #[allow(clippy::disallowed_methods)] // a blocking thread of its own
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(!killed.success());
+    let journal = common::file_names(&s.state.join("journal"));
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    let run_id = journal[0].trim_end_matches(".jsonl").to_string();
+
+    // The daemon comes back two hours later: the window has closed.
+    // The killed run used the real clock; the daemon's is two hours on.
+    let later =
+        nightshift::clock::Clock::now(&nightshift::clock::SystemClock) + chrono::Duration::hours(2);
+    let (task, shutdown, _) = start(&s.config, Arc::new(OffsetClock::at(later)));
+    let report = history(&s.state, &run_id, Duration::from_secs(30)).await;
+    shutdown.cancel();
+    task.await.unwrap();
+
+    assert!(
+        report["interrupted"]
+            .as_str()
+            .unwrap()
+            .contains("before the run could resume"),
+        "{report}"
+    );
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 40, "every planned device is accounted for");
+    let with = |status: &str| devices.iter().filter(|d| d["status"] == status).count();
+    assert!(with("changed") >= 3, "{report}");
+    assert!(with("interrupted") >= 2, "{report}");
+    assert_eq!(
+        with("changed") + with("interrupted") + with("not-started"),
+        40,
+        "{report}"
+    );
+    assert!(
+        devices
+            .iter()
+            .any(|d| d["status"] == "interrupted"
+                && d["reason"].as_str().unwrap().contains("CHANGING")),
+        "a device killed mid-change says so: {report}"
+    );
+    let outbox = nightshift::report::outbox::Outbox::new(&s.state);
+    let mails = outbox.list().unwrap();
+    let reports: Vec<_> = mails.iter().filter(|m| m.kind == "report").collect();
+    assert_eq!(reports.len(), 1, "{mails:?}");
+    assert!(
+        reports[0].subject.contains("(interrupted)") && reports[0].subject.contains("interrupted,"),
+        "{}",
+        reports[0].subject
+    );
+
+    // Another restart does not report it again (it is done by READY).
+    let (task, shutdown, notes) = start(&s.config, Arc::new(OffsetClock::at(later)));
+    let t0 = std::time::Instant::now();
+    while !notes.0.lock().unwrap().iter().any(|n| n == "READY=1") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "daemon not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+    let again = outbox.list().unwrap();
+    assert_eq!(again.iter().filter(|m| m.kind == "report").count(), 1);
+    s.lab.shutdown().await;
+}

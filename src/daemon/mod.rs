@@ -173,7 +173,9 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let profiles = all_window_profiles(&config);
     check_credentials(&shared, &profiles, "at start-up").await;
 
-    // Mail left by an earlier run goes out now.
+    // A run that stopped and whose window closed meanwhile is reported
+    // from its journal; then mail left by an earlier run goes out.
+    runner::conclude_interrupted(&shared).await;
     flush_outbox(&shared, true).await;
 
     let (mut alarms, mut fired) = Alarms::new(opts.clock.clone());

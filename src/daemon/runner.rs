@@ -191,3 +191,73 @@ pub async fn record_missed(shared: &Shared, w: &Window, opening: DateTime<Utc>, 
         summary: format!("missed: {reason}"),
     });
 }
+
+/// Runs that stopped (crash, kill, power cut) and whose window has closed
+/// since, or left the config: their reports, rebuilt from the journal, are
+/// kept and mailed, so what was done and what was not is never lost. A run
+/// whose window is still open is left to resume.
+pub async fn conclude_interrupted(shared: &Shared) {
+    let config = shared.config();
+    let state_dir = &config.daemon.state_dir;
+    let Ok(entries) = std::fs::read_dir(state_dir.join("journal")) else {
+        return;
+    };
+    let mut paths: Vec<std::path::PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    let now = shared.clock.now();
+    for path in paths {
+        let events = match crate::engine::journal::load(&path) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a run journal");
+                shared
+                    .alert(
+                        "run journal damaged",
+                        &format!("{e}\nThe run it belongs to cannot be reported from it; its devices may need checking by hand.\n"),
+                    )
+                    .await;
+                continue;
+            }
+        };
+        let Some(crate::engine::RunStart {
+            run_id: id,
+            window: Some(window),
+            deadline,
+        }) = crate::engine::run_started(&events)
+        else {
+            // A foreground run: `nightshift run --run-id` resumes it.
+            continue;
+        };
+        if super::history_path(state_dir, id).exists() {
+            continue;
+        }
+        let w = config.window(window);
+        if w.is_some() && deadline.is_some_and(|d| d > now) {
+            continue;
+        }
+        let Some(run) = crate::engine::report_from_events(&config, &events, now) else {
+            continue;
+        };
+        let planned = w.and_then(|w| {
+            w.schedule
+                .previous_at_or_before(run.started)
+                .map(|o| (o, end_of(w, o)))
+        });
+        let report = Report::new(&config, &run, planned);
+        tracing::warn!(run = %run.run_id, summary = %report.subject(), "reporting a run that stopped and whose window closed before it could resume");
+        if let Err(e) = report.save(state_dir) {
+            tracing::error!(error = %e, "cannot keep the report in the run history");
+        }
+        send_report(shared, &report).await;
+        shared.status().last = Some(LastOutcome {
+            window: window.to_string(),
+            run_id: run.run_id.clone(),
+            finished: now,
+            summary: report.subject(),
+        });
+    }
+}

@@ -202,7 +202,17 @@ pub struct DeviceLink {
     /// rejected (`false`): a run fans out as soon as credentials are proven,
     /// without waiting for the first device's whole job.
     pub on_login: Option<LoginSignal>,
+    /// Told of each step the device's job reaches; the job goes on only
+    /// once it returns (the run journal writes it durably).
+    pub on_step: Option<StepSink>,
 }
+
+/// See [`DeviceLink::on_step`].
+pub type StepSink = Arc<
+    dyn Fn(&'static str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// See [`DeviceLink::on_login`].
 pub type LoginSignal = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>;

@@ -21,6 +21,7 @@
 //!   re-checks the ones that were in flight (read back and compared before
 //!   anything is applied).
 
+mod interrupted;
 pub mod journal;
 mod pots;
 mod progress;
@@ -36,6 +37,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub use interrupted::{RunStart, kind_name, report_from_events, run_started};
 pub use journal::{Event, Journal, JournalError, journal_path};
 pub use progress::Progress;
 pub use record::{DeviceRecord, JobReport, RunPlan, RunReport};
@@ -195,6 +197,7 @@ impl Engine {
             finished: self.clock.now(),
             deadline,
             resumed,
+            interrupted: None,
             jobs,
         })
     }
@@ -317,11 +320,7 @@ impl Engine {
                 ));
             }
         }
-        let kind = if matches!(job.kind, JobKind::Acl { .. }) {
-            "acl"
-        } else {
-            "exec"
-        };
+        let kind = kind_name(&job.kind);
         Ok(JobReport {
             name: job.name.clone(),
             kind: kind.into(),
@@ -396,6 +395,9 @@ impl Engine {
                 continue;
             }
             let mut link = self.links.get(&i).cloned();
+            if let Some(l) = link.as_mut() {
+                l.on_step = Some(step_sink(&state.journal, &job.name, &d.name));
+            }
             // The profile's first login: others wait for its verdict only.
             let verdict = if proof.is_none() {
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -553,4 +555,21 @@ async fn conclude(
         lock(&state.failed).insert(i, format!("failed in job {job}"));
     }
     finish(state, progress, job, record).await
+}
+
+/// Journals each step a device's job reaches, durably, before it goes on.
+fn step_sink(journal: &Journal, job: &str, device: &str) -> crate::device::StepSink {
+    let (journal, job, device) = (journal.clone(), job.to_string(), device.to_string());
+    Arc::new(move |step: &'static str| {
+        let (journal, job, device) = (journal.clone(), job.clone(), device.clone());
+        Box::pin(async move {
+            journal
+                .record(&Event::Step {
+                    job,
+                    device,
+                    step: step.to_string(),
+                })
+                .await;
+        })
+    })
 }

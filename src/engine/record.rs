@@ -76,6 +76,10 @@ pub struct RunReport {
     pub deadline: Option<DateTime<Utc>>,
     /// This run picked up a journal left by an earlier attempt.
     pub resumed: bool,
+    /// The run stopped and could not resume: why, and when (rebuilt from
+    /// its journal after its window closed).
+    #[serde(default)]
+    pub interrupted: Option<String>,
     pub jobs: Vec<JobReport>,
 }
 

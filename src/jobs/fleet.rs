@@ -37,6 +37,7 @@ pub fn links(
                     login: login.clone(),
                     known: kh,
                     on_login: None,
+                    on_step: None,
                 },
             );
         }

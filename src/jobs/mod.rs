@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::device::StepSink;
+
 /// How long one step of a device's job took.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepTime {
@@ -18,29 +20,39 @@ pub struct StepTime {
     pub ms: u64,
 }
 
-/// Records step durations as a device's job goes on.
-#[derive(Debug)]
+/// Records step durations as a device's job goes on, and tells the run
+/// (its journal) of each step before the job moves on.
 pub struct Steps {
     last: Instant,
     pub done: Vec<StepTime>,
-}
-
-impl Default for Steps {
-    fn default() -> Self {
-        Steps {
-            last: Instant::now(),
-            done: Vec::new(),
-        }
-    }
+    sink: Option<StepSink>,
 }
 
 impl Steps {
-    pub fn done(&mut self, step: &str) {
+    pub fn new(sink: Option<StepSink>) -> Steps {
+        Steps {
+            last: Instant::now(),
+            done: Vec::new(),
+            sink,
+        }
+    }
+
+    /// `step` is finished: timed, and journalled before the job goes on.
+    pub async fn done(&mut self, step: &'static str) {
         let now = Instant::now();
         self.done.push(StepTime {
             step: step.to_string(),
             ms: (now - self.last).as_millis() as u64,
         });
         self.last = now;
+        self.mark(step).await;
+    }
+
+    /// Journals a point the job has reached that is not a timed step (such
+    /// as "applying": the first change is about to be sent).
+    pub async fn mark(&self, point: &'static str) {
+        if let Some(sink) = &self.sink {
+            sink(point).await;
+        }
     }
 }

@@ -74,6 +74,9 @@ pub fn render_html(r: &Report, full: bool) -> String {
     if let Some(m) = j["missed"].as_str() {
         facts.push(("MISSED", m.to_string()));
     }
+    if let Some(m) = j["interrupted"].as_str() {
+        facts.push(("INTERRUPTED", m.to_string()));
+    }
     facts.push((
         "Ran",
         format!(

@@ -106,6 +106,7 @@ impl Report {
             "ok",
             "done",
             "failed",
+            "interrupted",
             "skipped",
             "held",
             "not-started",
@@ -153,7 +154,9 @@ impl Report {
             let ok = lines.iter().filter(|l| l["result"] == "connect").count();
             parts.push(format!("{ok}/{} lines answered", lines.len()));
         }
-        let prefix = if self.json["resumed"] == true {
+        let prefix = if self.json["interrupted"].is_string() {
+            " (interrupted)"
+        } else if self.json["resumed"] == true {
             " (resumed)"
         } else {
             ""
@@ -276,7 +279,7 @@ pub fn report_json(config: &Config, r: &RunReport) -> Value {
     }
     json!({
         "run_id": r.run_id, "window": r.window, "started": r.started, "finished": r.finished,
-        "deadline": r.deadline, "resumed": r.resumed, "counts": r.counts(), "jobs": jobs,
+        "deadline": r.deadline, "resumed": r.resumed, "interrupted": r.interrupted, "counts": r.counts(), "jobs": jobs,
         "devices": devices, "lines": lines,
     })
 }

@@ -24,6 +24,9 @@ pub fn render_header(r: &Report, out: &mut String) {
     if let Some(m) = j["missed"].as_str() {
         let _ = writeln!(out, "MISSED:   {m}");
     }
+    if let Some(m) = j["interrupted"].as_str() {
+        let _ = writeln!(out, "INTERRUPTED: {m}");
+    }
     let _ = writeln!(
         out,
         "ran:      {} .. {}{}",

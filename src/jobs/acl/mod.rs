@@ -260,13 +260,13 @@ pub async fn push_acl(
     in_flight: bool,
 ) -> AclResult {
     let mut r = AclResult::new(&link.target.name);
-    let mut steps = Steps::default();
+    let mut steps = Steps::new(link.on_step.clone());
     let platform = link.target.platform;
     let mut s = match link.open().await {
         Ok(s) => s,
         Err(e) => return r.failed("connect", None, &e, steps),
     };
-    steps.done("connect");
+    steps.done("connect").await;
     r.algorithms = Some(s.negotiated().clone());
     if in_flight && !dry_run && platform == Platform::CiscoNxos {
         nxos::discard_pending(&mut s, &job.acl_name).await;
@@ -278,7 +278,7 @@ pub async fn push_acl(
             return r.failed("read", None, &e, steps);
         }
     };
-    steps.done("read");
+    steps.done("read").await;
     let want = job.entries();
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
     r.bindings = before.bindings.clone();
@@ -309,17 +309,20 @@ pub async fn push_acl(
         s.close().await;
         return r;
     }
+    // Journalled before the first change: a crash from here on may leave
+    // the device partly changed, and the report must say so.
+    steps.mark("applying").await;
     let applied = match platform {
         Platform::CiscoIos => ios::apply(&mut s, &before, job).await,
         Platform::CiscoNxos => nxos::apply(&mut s, &before, job).await,
     };
     let (safety, failure) = match applied {
         Ok(safety) => {
-            steps.done("apply");
+            steps.done("apply").await;
             match read_entries(&mut s, platform, &job.acl_name).await {
                 Ok(now) => match mismatch(&now.entries_only(), &want) {
                     None => {
-                        steps.done("verify");
+                        steps.done("verify").await;
                         r.after = now.entries.iter().map(|p| p.shown.clone()).collect();
                         (safety, None)
                     }
@@ -382,6 +385,7 @@ async fn complete(
         s.close().await;
         return r.failed("confirm", None, &e, steps);
     }
+    steps.done("confirm").await;
     if job.save {
         let was = s.timeout();
         // NX-OS takes long to save (up to ~100 s on real gear).
@@ -391,7 +395,7 @@ async fn complete(
             return r.failed("save", None, &e, steps);
         }
         s.set_command_timeout(was);
-        steps.done("save");
+        steps.done("save").await;
     }
     s.close().await;
     r.status = Status::Changed;
