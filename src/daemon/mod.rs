@@ -352,7 +352,15 @@ async fn open_window(
         Decision::Early => {}
         Decision::Missed { reason } => {
             handled.insert((window.to_string(), opening));
-            runner::record_missed(shared, w, opening, &reason).await;
+            // A run that had started is reported from its journal, never
+            // as "missed, no device touched".
+            let path = crate::engine::journal_path(
+                &config.daemon.state_dir,
+                &policy::run_id(window, opening),
+            );
+            if !(resuming && runner::conclude_journal(shared, &path).await) {
+                runner::record_missed(shared, w, opening, &reason).await;
+            }
         }
         Decision::Run { deadline, late } => {
             handled.insert((window.to_string(), opening));

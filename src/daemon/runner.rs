@@ -208,56 +208,65 @@ pub async fn conclude_interrupted(shared: &Shared) {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     paths.sort();
-    let now = shared.clock.now();
     for path in paths {
-        let events = match crate::engine::journal::load(&path) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read a run journal");
-                shared
+        conclude_journal(shared, &path).await;
+    }
+}
+
+/// Reports the run of one journal from it if the run stopped and its
+/// window has closed (or left the config). Returns whether it did.
+pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
+    let config = shared.config();
+    let state_dir = &config.daemon.state_dir;
+    let now = shared.clock.now();
+    let events = match crate::engine::journal::load(path) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a run journal");
+            shared
                     .alert(
                         "run journal damaged",
                         &format!("{e}\nThe run it belongs to cannot be reported from it; its devices may need checking by hand.\n"),
                     )
                     .await;
-                continue;
-            }
-        };
-        let Some(crate::engine::RunStart {
-            run_id: id,
-            window: Some(window),
-            deadline,
-        }) = crate::engine::run_started(&events)
-        else {
-            // A foreground run: `nightshift run --run-id` resumes it.
-            continue;
-        };
-        if super::history_path(state_dir, id).exists() {
-            continue;
+            return false;
         }
-        let w = config.window(window);
-        if w.is_some() && deadline.is_some_and(|d| d > now) {
-            continue;
-        }
-        let Some(run) = crate::engine::report_from_events(&config, &events, now) else {
-            continue;
-        };
-        let planned = w.and_then(|w| {
-            w.schedule
-                .previous_at_or_before(run.started)
-                .map(|o| (o, end_of(w, o)))
-        });
-        let report = Report::new(&config, &run, planned);
-        tracing::warn!(run = %run.run_id, summary = %report.subject(), "reporting a run that stopped and whose window closed before it could resume");
-        if let Err(e) = report.save(state_dir) {
-            tracing::error!(error = %e, "cannot keep the report in the run history");
-        }
-        send_report(shared, &report).await;
-        shared.status().last = Some(LastOutcome {
-            window: window.to_string(),
-            run_id: run.run_id.clone(),
-            finished: now,
-            summary: report.subject(),
-        });
+    };
+    let Some(crate::engine::RunStart {
+        run_id: id,
+        window: Some(window),
+        deadline,
+    }) = crate::engine::run_started(&events)
+    else {
+        // A foreground run: `nightshift run --run-id` resumes it.
+        return false;
+    };
+    if super::history_path(state_dir, id).exists() {
+        return false;
     }
+    let w = config.window(window);
+    if w.is_some() && deadline.is_some_and(|d| d > now) {
+        return false;
+    }
+    let Some(run) = crate::engine::report_from_events(&config, &events, now) else {
+        return false;
+    };
+    let planned = w.and_then(|w| {
+        w.schedule
+            .previous_at_or_before(run.started)
+            .map(|o| (o, end_of(w, o)))
+    });
+    let report = Report::new(&config, &run, planned);
+    tracing::warn!(run = %run.run_id, summary = %report.subject(), "reporting a run that stopped and whose window closed before it could resume");
+    if let Err(e) = report.save(state_dir) {
+        tracing::error!(error = %e, "cannot keep the report in the run history");
+    }
+    send_report(shared, &report).await;
+    shared.status().last = Some(LastOutcome {
+        window: window.to_string(),
+        run_id: run.run_id.clone(),
+        finished: now,
+        summary: report.subject(),
+    });
+    true
 }
