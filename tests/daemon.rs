@@ -506,3 +506,65 @@ async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_cl
     assert_eq!(again.iter().filter(|m| m.kind == "report").count(), 1);
     s.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_found_closed_whose_run_had_started_is_reported_interrupted_not_missed() {
+    use nightshift::engine::{Event, Journal, journal_path};
+    let s = setup(
+        LabSpec { ios: 3, nxos: 0, ..Default::default() },
+        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"2h\"\njobs = [\"lock-it-down\"]\n",
+    )
+    .await;
+    // The 02:00 run had started: one device changing when it stopped.
+    let run_id = "nightly-20261126T0200Z";
+    let (journal, writer) = Journal::open(&journal_path(&s.state, run_id)).unwrap();
+    for e in [
+        Event::RunStarted {
+            run_id: run_id.into(),
+            window: Some("nightly".into()),
+            deadline: Some(utc("2026-11-26T04:00:00Z")),
+            at: utc("2026-11-26T02:00:01Z"),
+            planned: vec![(
+                "lock-it-down".into(),
+                vec!["ios-001".into(), "ios-002".into(), "ios-003".into()],
+            )],
+        },
+        Event::Started {
+            job: "lock-it-down".into(),
+            device: "ios-001".into(),
+            at: utc("2026-11-26T02:00:02Z"),
+        },
+        Event::Step {
+            job: "lock-it-down".into(),
+            device: "ios-001".into(),
+            step: "applying".into(),
+        },
+    ] {
+        assert!(journal.record(&e).await);
+    }
+    drop(journal);
+    writer.await.unwrap();
+    // The daemon wakes just before the opening; a suspend makes the alarm
+    // fire at 05:00, after the window closed.
+    let clock = Arc::new(OffsetClock::at(utc("2026-11-26T01:59:58Z")));
+    let (task, shutdown, _) = start(&s.config, clock.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.jump(chrono::Duration::hours(3));
+    let report = history(&s.state, run_id, Duration::from_secs(30)).await;
+    shutdown.cancel();
+    task.await.unwrap();
+    assert!(report.get("missed").is_none_or(|m| m.is_null()), "{report}");
+    assert!(report["interrupted"].is_string(), "{report}");
+    let status: Vec<&str> = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        ["interrupted", "not-started", "not-started"],
+        "{report}"
+    );
+    s.lab.shutdown().await;
+}
