@@ -270,12 +270,13 @@ impl Cli {
 
 /// Applies `| include`, `| exclude`, `| begin`, `| section` to output text.
 /// Compiles an output filter's pattern once per lab: thousands of devices
-/// are asked the same `| include` and compiling is most of its cost.
-fn filter_regex(pattern: &str) -> Option<regex::Regex> {
+/// are asked the same `| include` and compiling is most of its cost. Shared
+/// as `Arc`: a cloned `Regex` would build its search caches anew.
+fn filter_regex(pattern: &str) -> Option<Arc<regex::Regex>> {
     use std::collections::HashMap;
     use std::sync::{LazyLock, Mutex};
-    static COMPILED: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
-        LazyLock::new(Default::default);
+    type Compiled = HashMap<String, Option<Arc<regex::Regex>>>;
+    static COMPILED: LazyLock<Mutex<Compiled>> = LazyLock::new(Default::default);
     let mut compiled = COMPILED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -285,7 +286,7 @@ fn filter_regex(pattern: &str) -> Option<regex::Regex> {
     if compiled.len() >= 1024 {
         compiled.clear();
     }
-    let re = regex::Regex::new(pattern).ok();
+    let re = regex::Regex::new(pattern).ok().map(Arc::new);
     compiled.insert(pattern.to_string(), re.clone());
     re
 }
