@@ -86,14 +86,18 @@ fn rebuild(config: &Config, events: &[Event], now: DateTime<Utc>) -> Option<RunR
     let jobs = planned
         .iter()
         .map(|(job, devices)| {
-            let devices = devices
+            let kind = config
+                .job(job)
+                .map(|j| kind_name(&j.kind))
+                .unwrap_or("unknown");
+            let devices: Vec<DeviceRecord> = devices
                 .iter()
                 .map(|device| {
                     let key = (job.as_str(), device.as_str());
                     if let Some(r) = finished.get(&key) {
                         (*r).clone()
                     } else if started.contains(&key) {
-                        interrupted(device, last_step.get(&key).copied())
+                        interrupted(device, kind, last_step.get(&key).copied())
                     } else {
                         DeviceRecord::plain(
                             device,
@@ -108,15 +112,20 @@ fn rebuild(config: &Config, events: &[Event], now: DateTime<Utc>) -> Option<RunR
                     }
                 })
                 .collect();
+            // A POTS job's finished dialers carry their calls.
+            let calls = devices
+                .iter()
+                .filter_map(|d: &DeviceRecord| match d.detail_value() {
+                    serde_json::Value::Array(calls) => Some(calls),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
             JobReport {
                 name: job.clone(),
-                kind: config
-                    .job(job)
-                    .map(|j| kind_name(&j.kind))
-                    .unwrap_or("unknown")
-                    .into(),
+                kind: kind.into(),
                 devices,
-                calls: Vec::new(),
+                calls,
                 held: None,
             }
         })
@@ -163,7 +172,22 @@ pub fn kind_name(kind: &JobKind) -> &'static str {
 
 /// A device the run was working on when it stopped: what its last
 /// journalled step means for it.
-fn interrupted(device: &str, last_step: Option<&str>) -> DeviceRecord {
+fn interrupted(device: &str, kind: &str, last_step: Option<&str>) -> DeviceRecord {
+    // Steps are an ACL push's; a POTS dialer has lines, not steps.
+    if kind == "pots" {
+        return DeviceRecord::plain(
+            device,
+            "interrupted",
+            "nightshift stopped while this dialer was testing lines: a call may still hold a modem line; check `show line` and clear it".into(),
+        );
+    }
+    if kind != "acl" && last_step.is_none() {
+        return DeviceRecord::plain(
+            device,
+            "interrupted",
+            "nightshift stopped while working on this device; its result was not recorded".into(),
+        );
+    }
     let reason = match last_step {
         None | Some("connect") | Some("read") => format!(
             "nightshift stopped while working on this device (last step: {}), before it sent any change; nothing was changed by this run",
@@ -202,7 +226,7 @@ mod tests {
         };
         let events = vec![
             ev(
-                r#"{"event":"run-started","data":{"run_id":"w-1","window":"w","deadline":"2026-11-26T04:00:00Z","at":"2026-11-26T02:00:00Z","planned":[["push",["a","b","c","d","e"]]]}}"#,
+                r#"{"event":"run-started","data":{"run_id":"w-1","window":"w","deadline":"2026-11-26T04:00:00Z","at":"2026-11-26T02:00:00Z","planned":[["push",["a","b","c","d","e"]],["lines",["hub-1"]]]}}"#,
             ),
             ev(
                 r#"{"event":"started","data":{"job":"push","device":"a","at":"2026-11-26T02:00:01Z"}}"#,
@@ -222,6 +246,9 @@ mod tests {
                 r#"{"event":"started","data":{"job":"push","device":"d","at":"2026-11-26T02:00:04Z"}}"#,
             ),
             ev(r#"{"event":"step","data":{"job":"push","device":"d","step":"confirm"}}"#),
+            ev(
+                r#"{"event":"finished","data":{"job":"lines","device":"hub-1","record":{"device":"hub-1","status":"done","reason":null,"detail":[{"branch":"b1","result":"connect"}]}}}"#,
+            ),
         ];
         let now: DateTime<Utc> = "2026-11-26T09:00:00Z".parse().unwrap();
         let r = rebuild(&config, &events, now).unwrap();
@@ -248,5 +275,8 @@ mod tests {
         let note = r.interrupted.unwrap();
         assert!(note.contains("last device started 02:00:04 UTC"), "{note}");
         assert_eq!(r.finished, now);
+        // A POTS dialer's calls come back with it.
+        assert_eq!(r.jobs[1].calls.len(), 1);
+        assert_eq!(r.jobs[1].calls[0]["branch"], "b1");
     }
 }
