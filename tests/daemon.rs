@@ -483,6 +483,21 @@ async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_cl
                 && d["reason"].as_str().unwrap().contains("CHANGING")),
         "a device killed mid-change says so: {report}"
     );
+    // The mail's text says so at the top and per device.
+    let text = nightshift::report::render_text(
+        &nightshift::report::Report {
+            json: report.clone(),
+        },
+        true,
+    );
+    assert!(
+        text.contains("INTERRUPTED: nightshift stopped during this run"),
+        "{text}"
+    );
+    assert!(
+        text.contains("): INTERRUPTED\n    reason:   nightshift stopped"),
+        "{text}"
+    );
     let outbox = nightshift::report::outbox::Outbox::new(&s.state);
     let mails = outbox.list().unwrap();
     let reports: Vec<_> = mails.iter().filter(|m| m.kind == "report").collect();

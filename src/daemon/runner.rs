@@ -248,13 +248,16 @@ pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
     if w.is_some() && deadline.is_some_and(|d| d > now) {
         return false;
     }
-    let Some(run) = crate::engine::report_from_events(&config, &events, now) else {
+    let Some(run) = crate::engine::report_from_events(&config, &events) else {
         return false;
     };
-    let planned = w.and_then(|w| {
-        w.schedule
-            .previous_at_or_before(run.started)
-            .map(|o| (o, end_of(w, o)))
+    // The window as this run had it: it closed at the run's deadline (a
+    // run started with `--now` opened it then).
+    let planned = w.zip(run.deadline).map(|(w, end)| {
+        (
+            end - chrono::Duration::from_std(w.duration).unwrap_or_default(),
+            end,
+        )
     });
     let report = Report::new(&config, &run, planned);
     tracing::warn!(run = %run.run_id, summary = %report.subject(), "reporting a run that stopped and whose window closed before it could resume");

@@ -14,12 +14,8 @@ use crate::config::{Config, JobKind};
 
 /// The report of the run a journal holds, rebuilt from its events (`None`
 /// when it holds no run: empty, or a torn first line).
-pub fn report_from_events(
-    config: &Config,
-    events: &[Event],
-    now: DateTime<Utc>,
-) -> Option<RunReport> {
-    rebuild(config, events, now)
+pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport> {
+    rebuild(config, events)
 }
 
 /// Which run a journal belongs to, from its first event.
@@ -46,7 +42,7 @@ pub fn run_started(events: &[Event]) -> Option<RunStart<'_>> {
     })
 }
 
-fn rebuild(config: &Config, events: &[Event], now: DateTime<Utc>) -> Option<RunReport> {
+fn rebuild(config: &Config, events: &[Event]) -> Option<RunReport> {
     let Some(Event::RunStarted {
         run_id,
         window,
@@ -130,15 +126,16 @@ fn rebuild(config: &Config, events: &[Event], now: DateTime<Utc>) -> Option<RunR
             }
         })
         .collect();
+    // The last moment the journal knows of (steps carry no time).
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Started { at, .. } => Some(*at),
+            _ => None,
+        })
+        .unwrap_or(*at);
     let interrupted = ended.is_none().then(|| {
-        let last = events
-            .iter()
-            .rev()
-            .find_map(|e| match e {
-                Event::Started { at, .. } => Some(*at),
-                _ => None,
-            })
-            .unwrap_or(*at);
         match &closed {
             Some(c) => format!(
                 "nightshift stopped during this run (last device started {}) and its window closed at {c} before the run could resume",
@@ -154,7 +151,7 @@ fn rebuild(config: &Config, events: &[Event], now: DateTime<Utc>) -> Option<RunR
         run_id: run_id.clone(),
         window: window.clone(),
         started: *at,
-        finished: ended.unwrap_or(now),
+        finished: ended.unwrap_or(last),
         deadline: *deadline,
         resumed: false,
         interrupted,
@@ -209,6 +206,10 @@ fn interrupted(device: &str, kind: &str, last_step: Option<&str>) -> DeviceRecor
 mod tests {
     use super::*;
 
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
     fn ev(s: &str) -> Event {
         serde_json::from_str(s).unwrap()
     }
@@ -250,8 +251,7 @@ mod tests {
                 r#"{"event":"finished","data":{"job":"lines","device":"hub-1","record":{"device":"hub-1","status":"done","reason":null,"detail":[{"branch":"b1","result":"connect"}]}}}"#,
             ),
         ];
-        let now: DateTime<Utc> = "2026-11-26T09:00:00Z".parse().unwrap();
-        let r = rebuild(&config, &events, now).unwrap();
+        let r = rebuild(&config, &events).unwrap();
         let status: Vec<&str> = r.jobs[0]
             .devices
             .iter()
@@ -274,7 +274,11 @@ mod tests {
         assert!(why(4).contains("window closed at 04:00 UTC"), "{}", why(4));
         let note = r.interrupted.unwrap();
         assert!(note.contains("last device started 02:00:04 UTC"), "{note}");
-        assert_eq!(r.finished, now);
+        assert_eq!(
+            r.finished,
+            utc("2026-11-26T02:00:04Z"),
+            "the last it knew of"
+        );
         // A POTS dialer's calls come back with it.
         assert_eq!(r.jobs[1].calls.len(), 1);
         assert_eq!(r.jobs[1].calls[0]["branch"], "b1");

@@ -31,7 +31,7 @@ fn colours(status: &str) -> (&'static str, &'static str) {
     match status {
         "changed" | "ok" | "done" | "connect" => ("#d4edda", "#155724"),
         "unchanged" | "would-change" => ("#e2e3e5", "#383d41"),
-        "failed" | "error" | "no-dialtone" | "no-carrier" => ("#f8d7da", "#721c24"),
+        "failed" | "interrupted" | "error" | "no-dialtone" | "no-carrier" => ("#f8d7da", "#721c24"),
         _ => ("#fff3cd", "#856404"),
     }
 }

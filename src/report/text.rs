@@ -92,6 +92,9 @@ pub fn device(out: &mut String, v: &Value) {
                 s("step").map(|s| format!(" at {s}")).unwrap_or_default()
             );
         }
+        "interrupted" => {
+            let _ = writeln!(out, "=== {name} ({addr}): INTERRUPTED");
+        }
         st => {
             let _ = writeln!(out, "=== {name} ({addr}): {st}");
         }
