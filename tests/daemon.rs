@@ -252,12 +252,7 @@ async fn a_late_start_inside_latest_start_runs_and_ends_by_the_windows_end() {
         finished <= utc("2026-11-26T02:00:31Z"),
         "finished {finished}, after the window's end"
     );
-    let statuses: Vec<&str> = report["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["status"].as_str().unwrap())
-        .collect();
+    let statuses: Vec<&str> = common::statuses(&report);
     assert!(statuses.contains(&"changed"), "{statuses:?}");
     assert!(statuses.contains(&"not-started"), "{statuses:?}");
     for st in s.lab.stats().devices {
@@ -570,12 +565,7 @@ async fn an_opening_found_closed_whose_run_had_started_is_reported_interrupted_n
     task.await.unwrap();
     assert!(report.get("missed").is_none_or(|m| m.is_null()), "{report}");
     assert!(report["interrupted"].is_string(), "{report}");
-    let status: Vec<&str> = report["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["status"].as_str().unwrap())
-        .collect();
+    let status: Vec<&str> = common::statuses(&report);
     assert_eq!(
         status,
         ["interrupted", "not-started", "not-started"],

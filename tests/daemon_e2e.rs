@@ -390,12 +390,7 @@ async fn sigterm_mid_run_reaches_a_safe_point_and_still_keeps_the_report() {
     assert_eq!(files.len(), 1, "the report was kept: {log}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
-    let statuses: Vec<&str> = report["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["status"].as_str().unwrap())
-        .collect();
+    let statuses: Vec<&str> = common::statuses(&report);
     assert_eq!(statuses.len(), 30);
     assert!(statuses.contains(&"changed"), "{statuses:?}");
     assert!(statuses.contains(&"not-started"), "{statuses:?}");

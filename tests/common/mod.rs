@@ -245,6 +245,16 @@ pub fn ns(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process:
     child.wait_with_output().unwrap()
 }
 
+/// Each device's status in a JSON report, in report order.
+pub fn statuses(report: &serde_json::Value) -> Vec<&str> {
+    report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect()
+}
+
 /// The names of the files in `dir` (none when it does not exist).
 pub fn file_names(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
