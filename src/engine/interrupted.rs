@@ -12,12 +12,6 @@ use super::journal::Event;
 use super::{DeviceRecord, JobReport, RunReport};
 use crate::config::{Config, JobKind};
 
-/// The report of the run a journal holds, rebuilt from its events (`None`
-/// when it holds no run: empty, or a torn first line).
-pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport> {
-    rebuild(config, events)
-}
-
 /// Which run a journal belongs to, from its first event.
 pub struct RunStart<'a> {
     pub run_id: &'a str,
@@ -42,7 +36,9 @@ pub fn run_started(events: &[Event]) -> Option<RunStart<'_>> {
     })
 }
 
-fn rebuild(config: &Config, events: &[Event]) -> Option<RunReport> {
+/// The report of the run a journal holds, rebuilt from its events (`None`
+/// when it holds no run: empty, or a torn first line).
+pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport> {
     let Some(Event::RunStarted {
         run_id,
         window,
@@ -251,7 +247,7 @@ mod tests {
                 r#"{"event":"finished","data":{"job":"lines","device":"hub-1","record":{"device":"hub-1","status":"done","reason":null,"detail":[{"branch":"b1","result":"connect"}]}}}"#,
             ),
         ];
-        let r = rebuild(&config, &events).unwrap();
+        let r = report_from_events(&config, &events).unwrap();
         let status: Vec<&str> = r.jobs[0]
             .devices
             .iter()
