@@ -209,7 +209,7 @@ pub struct DeviceLink {
 
 /// See [`DeviceLink::on_step`].
 pub type StepSink = Arc<
-    dyn Fn(&'static str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    dyn Fn(&[&'static str]) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send
         + Sync,
 >;

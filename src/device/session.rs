@@ -67,7 +67,10 @@ impl PromptShape {
                 && m.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
-        let short: String = self.host.chars().take(self.config_chars).collect();
+        let short = match self.host.char_indices().nth(self.config_chars) {
+            Some((end, _)) => &self.host[..end],
+            None => self.host.as_str(),
+        };
         mode_ok
             && (name == self.host
                 || (mode.is_some() && name == short && short.len() < self.host.len()))

@@ -146,12 +146,21 @@ impl Journal {
     /// Appends `event` and returns once it is on disk (false if it could
     /// not be written: the run goes on, and the log says why).
     pub async fn record(&self, event: &Event) -> bool {
-        let Ok(mut line) = serde_json::to_vec(event) else {
-            return false;
-        };
-        line.push(b'\n');
+        self.record_all(std::slice::from_ref(event)).await
+    }
+
+    /// Appends `events`, in order, with one wait for the disk: for points a
+    /// device reaches back to back, with nothing done on it in between.
+    pub async fn record_all(&self, events: &[Event]) -> bool {
+        let mut lines = Vec::new();
+        for event in events {
+            if serde_json::to_writer(&mut lines, event).is_err() {
+                return false;
+            }
+            lines.push(b'\n');
+        }
         let (done, wait) = oneshot::channel();
-        if self.tx.send((line, done)).await.is_err() {
+        if self.tx.send((lines, done)).await.is_err() {
             return false;
         }
         wait.await.unwrap_or(false)

@@ -560,16 +560,18 @@ async fn conclude(
 /// Journals each step a device's job reaches, durably, before it goes on.
 fn step_sink(journal: &Journal, job: &str, device: &str) -> crate::device::StepSink {
     let (journal, job, device) = (journal.clone(), job.to_string(), device.to_string());
-    Arc::new(move |step: &'static str| {
-        let (journal, job, device) = (journal.clone(), job.clone(), device.clone());
+    Arc::new(move |steps: &[&'static str]| {
+        let events: Vec<Event> = steps
+            .iter()
+            .map(|step| Event::Step {
+                job: job.clone(),
+                device: device.clone(),
+                step: step.to_string(),
+            })
+            .collect();
+        let journal = journal.clone();
         Box::pin(async move {
-            journal
-                .record(&Event::Step {
-                    job,
-                    device,
-                    step: step.to_string(),
-                })
-                .await;
+            journal.record_all(&events).await;
         })
     })
 }

@@ -39,20 +39,30 @@ impl Steps {
 
     /// `step` is finished: timed, and journalled before the job goes on.
     pub async fn done(&mut self, step: &'static str) {
+        self.time(step);
+        self.journal(&[step]).await;
+    }
+
+    /// `step` is finished and the job reaches `point` (not a timed step,
+    /// such as "applying": the first change is about to be sent) with
+    /// nothing done in between: both journalled with one wait for the disk.
+    pub async fn done_then(&mut self, step: &'static str, point: &'static str) {
+        self.time(step);
+        self.journal(&[step, point]).await;
+    }
+
+    fn time(&mut self, step: &str) {
         let now = Instant::now();
         self.done.push(StepTime {
             step: step.to_string(),
             ms: (now - self.last).as_millis() as u64,
         });
         self.last = now;
-        self.mark(step).await;
     }
 
-    /// Journals a point the job has reached that is not a timed step (such
-    /// as "applying": the first change is about to be sent).
-    pub async fn mark(&self, point: &'static str) {
+    async fn journal(&self, points: &[&'static str]) {
         if let Some(sink) = &self.sink {
-            sink(point).await;
+            sink(points).await;
         }
     }
 }

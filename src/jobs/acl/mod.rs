@@ -278,13 +278,21 @@ pub async fn push_acl(
             return r.failed("read", None, &e, steps);
         }
     };
-    steps.done("read").await;
     let want = job.entries();
+    let unchanged = before.exists && before.entries_only() == want;
+    // Changing now, or completing the change an earlier attempt made.
+    if !dry_run && (!unchanged || in_flight) {
+        // Journalled before the first change: a crash from here on may
+        // leave the device partly changed, and the report must say so.
+        steps.done_then("read", "applying").await;
+    } else {
+        steps.done("read").await;
+    }
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
     r.bindings = before.bindings.clone();
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
-    if before.exists && before.entries_only() == want {
+    if unchanged {
         r.after = r.before.clone();
         if !in_flight || dry_run {
             r.status = Status::Unchanged;
@@ -309,9 +317,6 @@ pub async fn push_acl(
         s.close().await;
         return r;
     }
-    // Journalled before the first change: a crash from here on may leave
-    // the device partly changed, and the report must say so.
-    steps.mark("applying").await;
     let applied = match platform {
         Platform::CiscoIos => ios::apply(&mut s, &before, job).await,
         Platform::CiscoNxos => nxos::apply(&mut s, &before, job).await,
