@@ -206,6 +206,13 @@ pub async fn conclude_interrupted(shared: &Shared) {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        // A journal is named after its run: one with a report in the
+        // history is done, and is not read at every start.
+        .filter(|p| {
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .is_none_or(|id| !super::history_path(state_dir, id).exists())
+        })
         .collect();
     paths.sort();
     for path in paths {
