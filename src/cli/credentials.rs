@@ -93,10 +93,7 @@ pub fn credentials(
     let Some(config) = load_config(path, clock)? else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(false)?;
     runtime.block_on(async {
         match &args.action {
             Action::Set(a) => set(&config, a).await,

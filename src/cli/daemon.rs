@@ -16,10 +16,7 @@ use crate::control::{self, Request};
 use crate::daemon::{self, DaemonError, Options, SystemdNotify};
 
 pub fn daemon(path: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(true)?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let reload = Arc::new(Notify::new());
@@ -68,10 +65,7 @@ pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let Some(config) = load_config(path, clock)? else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(false)?;
     let socket = &config.daemon.control_socket;
     let v = match runtime.block_on(control::call(socket, &Request::Status)) {
         Ok(v) => v,

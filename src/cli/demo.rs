@@ -66,10 +66,7 @@ fn demo_lab() -> anyhow::Result<LabSpec> {
 }
 
 pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(true)?;
     runtime.block_on(run_demo(args))
 }
 

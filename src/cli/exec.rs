@@ -95,10 +95,7 @@ pub fn exec(path: &Path, args: &ExecArgs, clock: &dyn Clock) -> anyhow::Result<E
             );
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(true)?;
     let results = runtime.block_on(run_commands(
         Arc::new(config),
         targets,

@@ -88,10 +88,7 @@ pub struct LabArgs {
 }
 
 pub fn lab(args: &LabArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(true)?;
     runtime.block_on(serve(args))
 }
 

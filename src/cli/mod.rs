@@ -97,6 +97,21 @@ pub fn init_logging(verbose: u8, daemon: bool) {
     };
 }
 
+/// The async runtime a command runs on: all cores for commands that work
+/// on many devices at once, one thread for those that make a call or two.
+pub(crate) fn runtime(many_devices: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    let mut builder = if many_devices {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 pub fn config_path(cli: &Cli) -> PathBuf {
     cli.config
         .clone()

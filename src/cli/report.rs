@@ -108,21 +108,18 @@ pub fn report(path: &Path, args: &ReportArgs, clock: &dyn Clock) -> anyhow::Resu
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 fn flush(config: &Config, outbox: &Outbox, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let Some(settings) = &config.mail else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     let store = Store::keyring(&config.daemon.keyring_service);
     let password = credentials::mail_password(config, &store)?;
-    let (done, _) =
-        runtime()?.block_on(outbox.deliver_due(settings, password.as_ref(), clock.now(), true))?;
+    let (done, _) = super::runtime(false)?.block_on(outbox.deliver_due(
+        settings,
+        password.as_ref(),
+        clock.now(),
+        true,
+    ))?;
     Ok(print_deliveries(&done))
 }
 

@@ -158,10 +158,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         stop: CancellationToken::new(),
         progress: Arc::new(Progress::default()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(true)?;
     let report = runtime.block_on(async {
         let stop = engine.stop.clone();
         let ticker = tokio::spawn(show_progress(engine.progress.clone(), stop.clone()));

@@ -143,10 +143,7 @@ pub fn proven_logins(
 ) -> anyhow::Result<Result<HashMap<String, Login>, std::process::ExitCode>> {
     let store = Store::keyring(&config.daemon.keyring_service);
     let creds = logins_for(config, targets, from_stdin, Some(&store))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(false)?;
     let mut names: Vec<&String> = creds.keys().collect();
     names.sort();
     for name in names {

@@ -103,8 +103,8 @@ fn last_line(buf: &str) -> String {
     plain(tail)
 }
 
-/// Compiles a pattern that is a constant of this module or built with
-/// `regex::escape`: such patterns always compile.
+/// Compiles a constant pattern of this module or of `platform.rs` (every
+/// one is compiled by `constant_patterns_compile_and_match`).
 #[allow(clippy::expect_used)]
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).expect("internal prompt pattern compiles")
