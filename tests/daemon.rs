@@ -139,6 +139,18 @@ async fn history(state: &Path, run_id: &str, limit: Duration) -> serde_json::Val
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `[windows.NAME]` running lock-it-down, with these keys.
+fn window(name: &str, schedule: &str, zone: &str, duration: &str) -> String {
+    format!(
+        "[windows.{name}]\nschedule = \"{schedule}\"\ntimezone = \"{zone}\"\nduration = \"{duration}\"\njobs = [\"lock-it-down\"]\n"
+    )
+}
+
+/// Logins the lab has seen, over all its devices.
+fn logins(lab: &Lab) -> u64 {
+    lab.stats().devices.iter().map(|d| d.logins).sum()
+}
+
 fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
@@ -146,8 +158,12 @@ fn utc(s: &str) -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_berlin_window_opens_when_the_spring_gap_ends() {
     let s = setup(
-        LabSpec { ios: 3, nxos: 0, ..Default::default() },
-        "[windows.berlin]\nschedule = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            ..Default::default()
+        },
+        &window("berlin", "30 2 * * *", "Europe/Berlin", "1h"),
     )
     .await;
     // Two seconds before 03:00 CEST on 2026-03-29: 02:30 does not exist that night.
@@ -194,15 +210,19 @@ async fn a_berlin_window_opens_when_the_spring_gap_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
     let s = setup(
-        LabSpec { ios: 3, nxos: 0, ..Default::default() },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"America/New_York\"\nduration = \"2h\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            ..Default::default()
+        },
+        &window("nightly", "0 2 * * *", "America/New_York", "2h"),
     )
     .await;
     // 02:00 EST is 07:00 UTC; the daemon wakes two seconds before.
     let clock = Arc::new(OffsetClock::at(utc("2026-11-26T06:59:58Z")));
     let (task, shutdown, _) = start(&s.config, clock.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let logins_before = s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>();
+    let logins_before = logins(&s.lab);
     // A suspend: when the alarm fires, the wall clock says 10:00 UTC, past the window.
     clock.jump(chrono::Duration::hours(3));
     let report = history(&s.state, "nightly-20261126T0700Z", Duration::from_secs(30)).await;
@@ -213,11 +233,7 @@ async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
             .contains("closed at Thu 2026-11-26 04:00 EST"),
         "{report}"
     );
-    assert_eq!(
-        s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
-        logins_before,
-        "no device touched"
-    );
+    assert_eq!(logins(&s.lab), logins_before, "no device touched");
     // The alert says so, in the outbox (no relay configured).
     let outbox: Vec<String> = common::file_names(&s.state.join("outbox"));
     assert!(
@@ -235,8 +251,14 @@ async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
 async fn a_late_start_inside_latest_start_runs_and_ends_by_the_windows_end() {
     // Each device takes a few seconds; one at a time; 6 s of window left.
     let s = setup(
-        LabSpec { ios: 8, nxos: 0, latency: Duration::from_millis(60), time_scale: 0.1, ..Default::default() },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"30s\"\nlatest_start = \"25s\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 8,
+            nxos: 0,
+            latency: Duration::from_millis(60),
+            time_scale: 0.1,
+            ..Default::default()
+        },
+        &(window("nightly", "0 2 * * *", "UTC", "30s") + "latest_start = \"25s\"\n"),
     )
     .await;
     let text = std::fs::read_to_string(&s.config)
@@ -266,8 +288,12 @@ async fn a_late_start_inside_latest_start_runs_and_ends_by_the_windows_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_at_the_opening_touch_no_device_and_raise_an_alert() {
     let s = setup(
-        LabSpec { ios: 4, nxos: 0, ..Default::default() },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 4,
+            nxos: 0,
+            ..Default::default()
+        },
+        &window("nightly", "0 2 * * *", "UTC", "1h"),
     )
     .await;
     // Someone changed the password on the AAA server since it was stored.
@@ -317,8 +343,12 @@ async fn refused_credentials_at_the_opening_touch_no_device_and_raise_an_alert()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_credentials_in_credentials_directory_are_read_before_the_keyring() {
     let s = setup(
-        LabSpec { ios: 2, nxos: 0, ..Default::default() },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 2,
+            nxos: 0,
+            ..Default::default()
+        },
+        &window("nightly", "0 2 * * *", "UTC", "1h"),
     )
     .await;
     let _ = Store::keyring(&s._key.0).delete(&profile_key("lab"));
@@ -337,10 +367,7 @@ async fn systemd_credentials_in_credentials_directory_are_read_before_the_keyrin
         .await
         .unwrap();
     assert_eq!(proofs[0].canary, "ios-001");
-    assert_eq!(
-        s.lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
-        1
-    );
+    assert_eq!(logins(&s.lab), 1);
     s.lab.shutdown().await;
 }
 
@@ -352,7 +379,7 @@ async fn a_restart_inside_the_window_resumes_its_run_even_past_latest_start() {
             nxos: 0,
             ..Default::default()
         },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+        &window("nightly", "0 2 * * *", "UTC", "1h"),
     )
     .await;
     // The daemon started the 02:00 run, then died; it comes back at 02:40,
@@ -402,7 +429,7 @@ async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_cl
             latency: Duration::from_millis(15),
             ..Default::default()
         },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"lock-it-down\"]\n",
+        &window("nightly", "0 2 * * *", "UTC", "1h"),
     )
     .await;
     // The window's run, started by hand for its duration, is killed (-9)
@@ -521,8 +548,12 @@ async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_cl
 async fn an_opening_found_closed_whose_run_had_started_is_reported_interrupted_not_missed() {
     use nightshift::engine::{Event, Journal, journal_path};
     let s = setup(
-        LabSpec { ios: 3, nxos: 0, ..Default::default() },
-        "[windows.nightly]\nschedule = \"0 2 * * *\"\ntimezone = \"UTC\"\nduration = \"2h\"\njobs = [\"lock-it-down\"]\n",
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            ..Default::default()
+        },
+        &window("nightly", "0 2 * * *", "UTC", "2h"),
     )
     .await;
     // The 02:00 run had started: one device changing when it stopped.
