@@ -41,18 +41,7 @@ async fn lab_config(
     Cleanup,
 ) {
     let (lab, dir, path) = common::lab_with_config(spec).await;
-    let service = format!(
-        "nightshift-test-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "[daemon]\n",
-        &format!(
-            "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
-            dir.path().join("no-daemon.sock").display()
-        ),
-    );
+    let (text, _service) = common::own_keyring(&path, &dir.path().join("no-daemon.sock"));
     std::fs::write(&path, text).unwrap();
     let cleanup = Cleanup {
         config: path.clone(),
@@ -187,11 +176,7 @@ async fn a_right_password_is_stored_and_read_back_by_another_process() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(
-        report["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["status"] == "changed"),
+        common::statuses(&report).iter().all(|s| *s == "changed"),
         "{report}"
     );
 

@@ -59,18 +59,7 @@ impl Drop for KeyGuard {
 /// lab's credentials in a keyring service of the test's own.
 async fn setup(spec: LabSpec, window: &str) -> Setup {
     let (lab, dir, config) = common::lab_with_config(spec).await;
-    let service = format!(
-        "nightshift-test-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    let mut text = std::fs::read_to_string(&config).unwrap().replace(
-        "[daemon]\n",
-        &format!(
-            "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
-            dir.path().join("control.sock").display()
-        ),
-    );
+    let (mut text, service) = common::own_keyring(&config, &dir.path().join("control.sock"));
     let at = text.find("[windows.nightly]").unwrap();
     text.truncate(at);
     text.push_str(window);
@@ -177,11 +166,7 @@ async fn a_berlin_window_opens_when_the_spring_gap_ends() {
     );
     assert_eq!(report["planned_start"], "2026-03-29T01:00:00Z");
     assert!(
-        report["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["status"] == "changed"),
+        common::statuses(&report).iter().all(|s| *s == "changed"),
         "{report}"
     );
     shutdown.cancel();
@@ -408,11 +393,7 @@ async fn a_restart_inside_the_window_resumes_its_run_even_past_latest_start() {
     assert_eq!(report["resumed"], true, "{report}");
     assert!(report.get("missed").is_none(), "{report}");
     assert!(
-        report["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["status"] == "changed"),
+        common::statuses(&report).iter().all(|s| *s == "changed"),
         "{report}"
     );
     shutdown.cancel();

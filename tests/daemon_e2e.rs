@@ -124,20 +124,8 @@ async fn setup(
     window: &str,
 ) -> (Lab, tempfile::TempDir, PathBuf, String) {
     let (lab, dir, config) = common::lab_with_config(spec).await;
-    let service = format!(
-        "nightshift-test-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    let mut t = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(
-            "[daemon]\n",
-            &format!(
-                "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
-                dir.path().join("control.sock").display()
-            ),
-        )
+    let (t, service) = common::own_keyring(&config, &dir.path().join("control.sock"));
+    let mut t = t
         .replace("[credentials.lab]", &format!("{mail}[credentials.lab]"))
         // A device needs far less than a minute window's remainder.
         .replace("concurrency = 20\n", "concurrency = 20\nbudget = \"5s\"\n");

@@ -17,21 +17,8 @@ use nightshift::lab::{Lab, LabSpec};
 /// keyring service holding the relay's password.
 async fn setup(spec: LabSpec, mail: &str) -> (Lab, tempfile::TempDir, PathBuf, Forget) {
     let (lab, dir, path) = common::lab_with_config(spec).await;
-    let service = format!(
-        "nightshift-test-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "[daemon]\n",
-            &format!(
-                "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
-                dir.path().join("none.sock").display()
-            ),
-        )
-        .replace("[credentials.lab]", &format!("{mail}[credentials.lab]"));
+    let (text, service) = common::own_keyring(&path, &dir.path().join("none.sock"));
+    let text = text.replace("[credentials.lab]", &format!("{mail}[credentials.lab]"));
     std::fs::write(&path, text).unwrap();
     (lab, dir, path, Forget(service))
 }

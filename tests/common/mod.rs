@@ -224,6 +224,14 @@ pub async fn lab_with_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::pat
 /// Runs the binary with `-c config`, `args` as given and `stdin` on its
 /// standard input; returns what it printed and its status.
 pub fn ns(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    spawn_with_stdin(config, args, stdin)
+        .wait_with_output()
+        .unwrap()
+}
+
+/// Starts the binary with `-c config` and `args`, writes `stdin` to its
+/// standard input and closes it; output is piped.
+fn spawn_with_stdin(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Child {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
@@ -242,7 +250,26 @@ pub fn ns(config: &std::path::Path, args: &[&str], stdin: &str) -> std::process:
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    child
+}
+
+/// Gives the config at `config` a keyring service of the test's own (so
+/// tests never share secrets) and its control socket at `socket`; returns
+/// the config's new text, not yet written, and the service.
+pub fn own_keyring(config: &std::path::Path, socket: &std::path::Path) -> (String, String) {
+    let service = format!(
+        "nightshift-test-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let text = std::fs::read_to_string(config).unwrap().replace(
+        "[daemon]\n",
+        &format!(
+            "[daemon]\nkeyring_service = \"{service}\"\ncontrol_socket = \"{}\"\n",
+            socket.display()
+        ),
+    );
+    (text, service)
 }
 
 /// Each device's status in a JSON report, in report order.
@@ -283,26 +310,9 @@ pub fn spawn_nightshift(
     args: &[&str],
     password: &str,
 ) -> std::process::Child {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .arg("-c")
-        .arg(config)
-        .args(&args[..1])
-        .arg("--password-stdin")
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n{password}\n").as_bytes())
-        .unwrap();
-    child
+    let mut all = vec![args[0], "--password-stdin"];
+    all.extend_from_slice(&args[1..]);
+    spawn_with_stdin(config, &all, &format!("{password}\n{password}\n"))
 }
 
 /// What a nightshift run printed and wrote.
