@@ -352,13 +352,15 @@ async fn open_window(
         Decision::Early => {}
         Decision::Missed { reason } => {
             handled.insert((window.to_string(), opening));
-            // A run that had started is reported from its journal, never
-            // as "missed, no device touched".
+            runner::record_missed(shared, w, opening, &reason).await;
+        }
+        Decision::Interrupted { reason } => {
+            handled.insert((window.to_string(), opening));
             let path = crate::engine::journal_path(
                 &config.daemon.state_dir,
                 &policy::run_id(window, opening),
             );
-            if !(resuming && runner::conclude_journal(shared, &path).await) {
+            if !runner::conclude_journal(shared, &path).await {
                 runner::record_missed(shared, w, opening, &reason).await;
             }
         }

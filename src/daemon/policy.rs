@@ -19,6 +19,10 @@ pub enum Decision {
     },
     /// Do not run; record the window as missed, and why.
     Missed { reason: String },
+    /// Its run had started (the journal exists) and the window closed
+    /// before it could resume: report the run from its journal (`reason`
+    /// for a journal that holds no run after all).
+    Interrupted { reason: String },
 }
 
 /// Slack for an alarm that fires a moment after its instant.
@@ -37,7 +41,8 @@ pub fn end_of(window: &Window, opening: DateTime<Utc>) -> DateTime<Utc> {
 /// and no later than `latest_start` after its opening; else missed. A run
 /// that had started before a crash or restart (`resuming`: its journal
 /// exists) goes on while the window is open, however late: devices left
-/// mid-change must be brought to a known state.
+/// mid-change must be brought to a known state; once the window has closed,
+/// it is `Interrupted`, not missed.
 pub fn decide(
     window: &Window,
     opening: DateTime<Utc>,
@@ -54,13 +59,16 @@ pub fn decide(
             .to_string()
     };
     if now >= end {
-        return Decision::Missed {
-            reason: format!(
-                "the window closed at {} before it could start (nightshift was down, suspended or the clock jumped; {} late)",
-                end.with_timezone(&window.zone())
-                    .format("%a %Y-%m-%d %H:%M %Z"),
-                fmt(late)
-            ),
+        let reason = format!(
+            "the window closed at {} before it could start (nightshift was down, suspended or the clock jumped; {} late)",
+            end.with_timezone(&window.zone())
+                .format("%a %Y-%m-%d %H:%M %Z"),
+            fmt(late)
+        );
+        return if resuming {
+            Decision::Interrupted { reason }
+        } else {
+            Decision::Missed { reason }
         };
     }
     if late > std_to_chrono(window.latest_start) + ON_TIME && !resuming {
@@ -268,7 +276,8 @@ mod tests {
             "{reason}"
         );
         // Resuming an interrupted run: past latest_start it still goes on,
-        // until the window's end; a closed window stays missed.
+        // until the window's end; once the window closed, the run is
+        // reported from its journal, not recorded as missed.
         assert_eq!(
             decide(&w, opening, utc("2026-11-26T03:10:00Z"), true),
             Decision::Run {
@@ -278,7 +287,7 @@ mod tests {
         );
         assert!(matches!(
             decide(&w, opening, utc("2026-11-26T04:00:00Z"), true),
-            Decision::Missed { .. }
+            Decision::Interrupted { .. }
         ));
         // Fired early (the clock went back): not yet.
         assert_eq!(
