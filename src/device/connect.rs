@@ -87,20 +87,22 @@ impl client::Handler for Client {
             return Ok(false);
         };
         let verdict = self.known.check(&self.host, self.port, key);
-        let mut r = lock(&self.report);
-        r.fingerprint = fingerprint(key);
-        r.verdict = Some(verdict.clone());
+        {
+            let mut r = lock(&self.report);
+            r.fingerprint = fingerprint(key);
+            r.verdict = Some(verdict.clone());
+        }
         Ok(match verdict {
             Verdict::Known => true,
             Verdict::Changed { .. } => false,
             Verdict::Unknown if self.policy == HostKeyPolicy::AcceptNew => {
-                match self.known.learn(&self.host, self.port, key) {
+                match self.known.learn(&self.host, self.port, key).await {
                     Ok(()) => {
-                        r.learned = true;
+                        lock(&self.report).learned = true;
                         true
                     }
                     Err(e) => {
-                        r.record_error = Some(e);
+                        lock(&self.report).record_error = Some(e);
                         false
                     }
                 }

@@ -10,11 +10,12 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use russh::keys::PublicKey;
 use russh::keys::ssh_key::HashAlg;
 use thiserror::Error;
+use tokio::sync::oneshot;
 
 #[derive(Debug, Error)]
 pub enum KnownHostsError {
@@ -63,9 +64,24 @@ struct Table {
     lines: usize,
 }
 
+/// A learnt key waiting for its write, and who waits for it.
+struct Pending {
+    name: String,
+    key: PublicKey,
+    line: String,
+    done: oneshot::Sender<Result<(), (std::io::ErrorKind, String)>>,
+}
+
 pub struct KnownHosts {
     path: PathBuf,
     table: Mutex<Table>,
+    pending: Mutex<Vec<Pending>>,
+    /// The turn to write the pending lines: one write at a time.
+    writer: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `host` for port 22, `[host]:port` otherwise, as OpenSSH writes it.
@@ -181,6 +197,8 @@ impl KnownHosts {
         Ok(KnownHosts {
             path: path.to_path_buf(),
             table: Mutex::new(table),
+            pending: Mutex::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -189,9 +207,7 @@ impl KnownHosts {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.table)
     }
 
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Verdict {
@@ -206,38 +222,115 @@ impl KnownHosts {
     }
 
     /// Records a key (accept-new): appended and flushed to disk before the
-    /// session goes on, so a crash cannot lose what was trusted.
-    pub fn learn(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), KnownHostsError> {
-        let mut table = self.table();
+    /// session goes on, so a crash cannot lose what was trusted. Keys that
+    /// a fleet's sessions learn at the same moment share one write and one
+    /// fsync (group commit), done off the async workers: a first run over a
+    /// thousand new devices must not queue them behind a thousand fsyncs.
+    pub async fn learn(
+        self: &Arc<Self>,
+        host: &str,
+        port: u16,
+        key: &PublicKey,
+    ) -> Result<(), KnownHostsError> {
         let name = host_key_name(host, port);
-        if table
-            .entries_for(&name)
-            .iter()
-            .any(|e| e.key.key_data() == key.key_data())
-        {
+        if self.is_recorded(&name, key) {
             return Ok(());
         }
-        let line = format!("{name} {}\n", key.to_openssh().unwrap_or_default());
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+        let (done, wait) = oneshot::channel();
+        lock(&self.pending).push(Pending {
+            line: format!("{name} {}\n", key.to_openssh().unwrap_or_default()),
+            name,
+            key: key.clone(),
+            done,
+        });
+        {
+            // Whoever holds the writer turn writes every line pending by
+            // then, its own and others'; the rest find theirs written.
+            let _turn = self.writer.lock().await;
+            let batch = std::mem::take(&mut *lock(&self.pending));
+            if !batch.is_empty() {
+                let me = Arc::clone(self);
+                // Awaited, and complete even if this session is dropped
+                // meanwhile: the blocking task itself answers every waiter.
+                let _ = tokio::task::spawn_blocking(move || me.write_batch(batch)).await;
             }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            f.write_all(line.as_bytes())?;
-            f.sync_all()
-        };
-        write().map_err(|source| KnownHostsError::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        table.lines += 1;
-        let n = table.lines;
-        table.add_line(n, &line);
-        Ok(())
+        }
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((kind, message))) => Err(KnownHostsError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::new(kind, message),
+            }),
+            Err(_) => Err(KnownHostsError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::other("the write was abandoned"),
+            }),
+        }
     }
+
+    fn is_recorded(&self, name: &str, key: &PublicKey) -> bool {
+        self.table()
+            .entries_for(name)
+            .iter()
+            .any(|e| e.key.key_data() == key.key_data())
+    }
+
+    /// Appends the batch's new lines, fsyncs, adds them to the table and
+    /// answers each waiter.
+    fn write_batch(&self, batch: Vec<Pending>) {
+        let mut text = String::new();
+        let mut fresh: Vec<&Pending> = Vec::new();
+        for p in &batch {
+            let dup = fresh
+                .iter()
+                .any(|f| f.name == p.name && f.key.key_data() == p.key.key_data());
+            if !dup && !self.is_recorded(&p.name, &p.key) {
+                text.push_str(&p.line);
+                fresh.push(p);
+            }
+        }
+        let result = if text.is_empty() {
+            Ok(())
+        } else {
+            append_durably(&self.path, text.as_bytes())
+        };
+        if result.is_ok() {
+            let mut table = self.table();
+            for p in fresh {
+                table.lines += 1;
+                let n = table.lines;
+                table.add_line(n, &p.line);
+            }
+        }
+        for p in batch {
+            let _ = p.done.send(
+                result
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| (e.kind(), e.to_string())),
+            );
+        }
+    }
+}
+
+/// Appends `bytes` and syncs them; a file it creates is made durable in its
+/// folder too.
+fn append_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existed = path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    if !existed {
+        std::fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// `SHA256:...` as OpenSSH prints it.
@@ -257,8 +350,8 @@ mod tests {
             .clone()
     }
 
-    #[test]
-    fn known_unknown_changed_and_learnt() {
+    #[tokio::test]
+    async fn known_unknown_changed_and_learnt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kh");
         let (a, b) = (key(), key());
@@ -267,14 +360,14 @@ mod tests {
             format!("# comment\n[127.0.0.1]:2201 {}\n", a.to_openssh().unwrap()),
         )
         .unwrap();
-        let kh = KnownHosts::load(&path).unwrap();
+        let kh = Arc::new(KnownHosts::load(&path).unwrap());
         assert_eq!(kh.check("127.0.0.1", 2201, &a), Verdict::Known);
         assert_eq!(
             kh.check("127.0.0.1", 2201, &b),
             Verdict::Changed { line: 2 }
         );
         assert_eq!(kh.check("127.0.0.1", 2202, &b), Verdict::Unknown);
-        kh.learn("127.0.0.1", 2202, &b).unwrap();
+        kh.learn("127.0.0.1", 2202, &b).await.unwrap();
         assert_eq!(kh.check("127.0.0.1", 2202, &b), Verdict::Known);
         let again = KnownHosts::load(&path).unwrap();
         assert_eq!(
@@ -282,6 +375,45 @@ mod tests {
             Verdict::Known,
             "learnt keys are on disk"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_sessions_learning_at_once_each_key_lands_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("kh");
+        let kh = Arc::new(KnownHosts::load(&path).unwrap());
+        let keys: Vec<PublicKey> = (0..50).map(|_| key()).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        // Every key learnt twice at the same moment, as two sessions to one
+        // device would.
+        for _ in 0..2 {
+            for (i, k) in keys.iter().enumerate() {
+                let (kh, k) = (kh.clone(), k.clone());
+                tasks.spawn(async move { kh.learn("127.0.0.1", 3000 + i as u16, &k).await });
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), keys.len(), "one line per key:\n{text}");
+        let again = KnownHosts::load(&path).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(again.check("127.0.0.1", 3000 + i as u16, k), Verdict::Known);
+            assert_eq!(kh.check("127.0.0.1", 3000 + i as u16, k), Verdict::Known);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_that_cannot_be_written_is_an_error_and_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = Arc::new(KnownHosts::load(&dir.path().join("sub").join("kh")).unwrap());
+        // Its folder turns out to be a file: nothing can be created in it.
+        std::fs::write(dir.path().join("sub"), "").unwrap();
+        let k = key();
+        let e = kh.learn("127.0.0.1", 2202, &k).await.unwrap_err();
+        assert!(matches!(e, KnownHostsError::Write { .. }), "{e}");
+        assert_eq!(kh.check("127.0.0.1", 2202, &k), Verdict::Unknown);
     }
 
     #[test]
