@@ -208,6 +208,40 @@ async fn the_lockout_brake_stops_new_devices_after_one_rejection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_enable_secret_trips_the_lockout_brake_too() {
+    // AAA counts a wrong enable secret like a failed login: after one
+    // refusal no other device is asked for it.
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 6,
+            nxos: 0,
+            faults: vec!["enable:ios-002".parse().unwrap()],
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let (code, v, text) = run(&config, &["lock-it-down", "--concurrency", "1"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    let (s, why) = status_of(&v, "lock-it-down", "ios-002");
+    assert_eq!(s, "failed");
+    assert!(why.contains("enable secret was refused"), "{why}");
+    let stats = lab.stats();
+    assert_eq!(stats.device("ios-002").unwrap().enable_failures, 1, "{text}");
+    for n in ["ios-003", "ios-004", "ios-005", "ios-006"] {
+        let (s, why) = status_of(&v, "lock-it-down", n);
+        assert_eq!(s, "not-started", "{n}");
+        assert!(
+            why.starts_with("lockout brake: 1 login(s) rejected"),
+            "{why}"
+        );
+        assert_eq!(stats.device(n).unwrap().logins, 0, "{n} never tried");
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_starts_that_cannot_finish_before_the_window_closes() {
     // Budget 30 s, window 20 s: no device fits.
     let (lab, _dir, config) = fleet(

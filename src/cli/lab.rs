@@ -11,6 +11,7 @@ use crate::lab::{Fault, Lab, LabSpec};
 const FAULT_HELP: &str = "\
 Faults (--fault KIND:DEVICE[:ARG], repeatable):
   auth:DEV          the password is always rejected
+  enable:DEV        the enable secret is always refused
   refuse:DEV        connections are refused
   hang:DEV          login succeeds but no prompt ever comes
   drop:DEV:N        the connection drops after N config lines

@@ -99,7 +99,13 @@ pub enum DeviceError {
     #[error("{device}: no usable login method (the device offers: {offered})")]
     AuthUnsupported { device: String, offered: String },
     #[error("{device}: enable failed: {message}")]
-    EnableFailed { device: String, message: String },
+    EnableFailed {
+        device: String,
+        message: String,
+        /// The device refused the enable secret (a credential, counted by
+        /// AAA like a failed login), as opposed to having none to offer.
+        refused: bool,
+    },
     #[error("{device}: `{command}` was refused: {message}")]
     CommandRejected {
         device: String,
@@ -138,6 +144,7 @@ impl DeviceError {
             DeviceError::HostKeyRecord { .. } => "make the known_hosts file and its folder writable for nightshift".into(),
             DeviceError::AuthRejected { .. } => "the password or key was refused; fix it with `nightshift credentials set` before the account locks".into(),
             DeviceError::AuthUnsupported { .. } => "enable password or keyboard-interactive login on the device, or configure a key".into(),
+            DeviceError::EnableFailed { refused: true, .. } => "the enable secret was refused; fix it with `nightshift credentials set` before the account locks".into(),
             DeviceError::EnableFailed { .. } => "check the enable secret stored for this profile".into(),
             DeviceError::CommandRejected { .. } => "the device does not accept this command as written".into(),
             DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),
@@ -146,8 +153,14 @@ impl DeviceError {
         })
     }
 
+    /// The device refused a credential: the login, or the enable secret
+    /// (which AAA counts towards a lockout just the same). What the lockout
+    /// brake counts.
     pub fn is_auth_rejected(&self) -> bool {
-        matches!(self, DeviceError::AuthRejected { .. })
+        matches!(
+            self,
+            DeviceError::AuthRejected { .. } | DeviceError::EnableFailed { refused: true, .. }
+        )
     }
 }
 
@@ -218,8 +231,11 @@ pub type StepSink = Arc<
 pub type LoginSignal = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>;
 
 impl DeviceLink {
+    /// Opens a session; the login signal is given as soon as every
+    /// credential has been used (log-in and enable), before setup commands,
+    /// so the rest of the fleet does not wait for them.
     pub async fn open(&self) -> Result<Session, DeviceError> {
-        let result = Session::open(&self.target, &self.login, &self.known).await;
+        let result = Session::log_in(&self.target, &self.login, &self.known).await;
         if let Some(signal) = &self.on_login {
             let sender = signal
                 .lock()
@@ -238,7 +254,9 @@ impl DeviceLink {
                 }
             }
         }
-        result
+        let mut session = result?;
+        session.set_up().await?;
+        Ok(session)
     }
 }
 

@@ -111,10 +111,22 @@ fn regex(pattern: &str) -> Regex {
 }
 
 impl Session {
-    /// Connects, logs in, finds the prompt, runs the platform's setup
-    /// commands and, where the device lands in user mode and an enable
-    /// secret is known, enters privileged mode.
+    /// Connects, logs in, finds the prompt, enters privileged mode where
+    /// the device lands in user mode and an enable secret is known, and
+    /// runs the platform's setup commands.
     pub async fn open(
+        target: &Target,
+        login: &Login,
+        known: &Arc<KnownHosts>,
+    ) -> Result<Session, DeviceError> {
+        let mut s = Session::log_in(target, login, known).await?;
+        s.set_up().await?;
+        Ok(s)
+    }
+
+    /// [`Session::open`] up to the point where every credential has been
+    /// used: logged in and, if needed, enabled. Setup commands not yet run.
+    pub async fn log_in(
         target: &Target,
         login: &Login,
         known: &Arc<KnownHosts>,
@@ -169,20 +181,25 @@ impl Session {
             transcript,
         };
         s.find_prompt().await?;
-        for cmd in s.spec.setup {
-            match s.command(cmd).await {
-                Ok(_) => {}
-                // An old box without `terminal width` still works.
-                Err(DeviceError::CommandRejected { .. }) => {
-                    tracing::debug!(device = %s.name, command = cmd, "setup command refused")
-                }
-                Err(e) => return Err(e),
-            }
-        }
         if s.spec.has_enable && !s.privileged() && s.enable_secret.is_some() {
             s.enable().await?;
         }
         Ok(s)
+    }
+
+    /// The platform's setup commands (paging off, wide terminal).
+    pub async fn set_up(&mut self) -> Result<(), DeviceError> {
+        for cmd in self.spec.setup {
+            match self.command(cmd).await {
+                Ok(_) => {}
+                // An old box without `terminal width` still works.
+                Err(DeviceError::CommandRejected { .. }) => {
+                    tracing::debug!(device = %self.name, command = cmd, "setup command refused")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     pub fn name(&self) -> &str {
@@ -548,6 +565,7 @@ impl Session {
             return Err(DeviceError::EnableFailed {
                 device: self.name.clone(),
                 message: "no enable secret is stored for this profile".into(),
+                refused: false,
             });
         };
         self.send_raw("enable\r", false).await?;
@@ -574,6 +592,10 @@ impl Session {
                             .unwrap_or("refused")
                             .trim()
                             .to_string(),
+                        // Back at the user prompt after our secret (as
+                        // "% Access denied"): the secret was refused. Before
+                        // it ("% No password set"): the device's doing.
+                        refused: attempt > 0,
                     })
                 };
             }
@@ -590,12 +612,14 @@ impl Session {
                 return Err(DeviceError::EnableFailed {
                     device: self.name.clone(),
                     message: "the enable secret was refused".into(),
+                    refused: true,
                 });
             }
         }
         Err(DeviceError::EnableFailed {
             device: self.name.clone(),
             message: "no privileged prompt".into(),
+            refused: false,
         })
     }
 

@@ -57,6 +57,7 @@ pub struct Revert {
 pub struct Observed {
     pub logins: u64,
     pub auth_failures: u64,
+    pub enable_failures: u64,
     pub first_login: Option<Instant>,
     pub last_logout: Option<Instant>,
     pub config_lines: u64,

@@ -17,6 +17,9 @@ pub const FIRST_LINE: u32 = 33;
 pub enum FaultKind {
     /// The password is always rejected.
     Auth,
+    /// The enable secret is always refused (a device whose own secret
+    /// differs from the profile's).
+    Enable,
     /// Connections are refused.
     Refuse,
     /// Login succeeds, but no prompt ever comes.
@@ -79,6 +82,7 @@ impl FromStr for Fault {
         let device = Some(need(1, "a device name")?.to_string());
         let kind = match kind {
             "auth" => FaultKind::Auth,
+            "enable" => FaultKind::Enable,
             "refuse" => FaultKind::Refuse,
             "hang" => FaultKind::Hang,
             "legacy" => FaultKind::Legacy,
@@ -93,7 +97,7 @@ impl FromStr for Fault {
             ),
             other => {
                 return Err(format!(
-                    "unknown fault kind \"{other}\" (known: auth, refuse, hang, drop, reject, slow, legacy, kbdint, slowauth, lockout, stuck)"
+                    "unknown fault kind \"{other}\" (known: auth, enable, refuse, hang, drop, reject, slow, legacy, kbdint, slowauth, lockout, stuck)"
                 ));
             }
         };
@@ -108,6 +112,7 @@ impl FromStr for Fault {
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFaults {
     pub auth: bool,
+    pub enable: bool,
     pub refuse: bool,
     pub hang: bool,
     pub drop: Option<u64>,
@@ -121,7 +126,7 @@ pub struct DeviceFaults {
 impl DeviceFaults {
     /// No fault that stops a login (a good canary).
     pub fn is_clean(&self) -> bool {
-        !(self.auth || self.refuse || self.hang)
+        !(self.auth || self.enable || self.refuse || self.hang)
     }
 }
 
@@ -194,6 +199,7 @@ impl LabSpec {
         {
             match &fault.kind {
                 FaultKind::Auth => f.auth = true,
+                FaultKind::Enable => f.enable = true,
                 FaultKind::Refuse => f.refuse = true,
                 FaultKind::Hang => f.hang = true,
                 FaultKind::Drop(n) => f.drop = Some(*n),

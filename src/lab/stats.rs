@@ -26,6 +26,9 @@ pub struct DeviceStats {
     pub platform: String,
     pub logins: u64,
     pub auth_failures: u64,
+    /// Enable secrets refused.
+    #[serde(default)]
+    pub enable_failures: u64,
     /// Milliseconds after the lab started.
     pub first_login_ms: Option<u64>,
     pub last_logout_ms: Option<u64>,
@@ -85,6 +88,7 @@ impl Lab {
                     platform: d.platform.name().to_string(),
                     logins: st.observed.logins,
                     auth_failures: st.observed.auth_failures,
+                    enable_failures: st.observed.enable_failures,
                     first_login_ms: ms(st.observed.first_login),
                     last_logout_ms: ms(st.observed.last_logout),
                     acls,

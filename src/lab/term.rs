@@ -190,13 +190,19 @@ impl Cli {
     }
 
     pub fn answer(&mut self, q: Question, line: &str) -> Reply {
+        // Ctrl-C abandons any question (no enable attempt, no copy).
+        if line.contains('\x03') {
+            return Reply::empty();
+        }
         let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes");
         match q {
             Question::EnableSecret(tries) => {
-                if line == self.lab.password {
+                if line == self.lab.password && !self.dev.faults.enable {
                     self.mode = Mode::Enable;
-                    Reply::empty()
-                } else if tries < 2 {
+                    return Reply::empty();
+                }
+                self.dev.lock().observed.enable_failures += 1;
+                if tries < 2 {
                     Reply::ask("", Question::EnableSecret(tries + 1), "Password: ")
                 } else {
                     Reply::text("% Bad secrets\r\n\r\n")
@@ -434,6 +440,10 @@ async fn feed(cli: &mut Cli, term: &mut Term, bytes: &[u8], out: &Out) -> Step {
             }
             0x08 | 0x7f => {
                 term.buf.pop();
+                continue;
+            }
+            0x03 if term.pending.is_some() => {
+                term.buf.push('\x03');
                 continue;
             }
             0x20..=0x7e => {
