@@ -228,7 +228,11 @@ async fn a_refused_enable_secret_trips_the_lockout_brake_too() {
     assert_eq!(s, "failed");
     assert!(why.contains("enable secret was refused"), "{why}");
     let stats = lab.stats();
-    assert_eq!(stats.device("ios-002").unwrap().enable_failures, 1, "{text}");
+    assert_eq!(
+        stats.device("ios-002").unwrap().enable_failures,
+        1,
+        "{text}"
+    );
     for n in ["ios-003", "ios-004", "ios-005", "ios-006"] {
         let (s, why) = status_of(&v, "lock-it-down", n);
         assert_eq!(s, "not-started", "{n}");

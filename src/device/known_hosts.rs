@@ -396,7 +396,11 @@ mod tests {
             r.unwrap().unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), keys.len(), "one line per key:\n{text}");
+        assert_eq!(
+            text.lines().count(),
+            keys.len(),
+            "one line per key:\n{text}"
+        );
         let again = KnownHosts::load(&path).unwrap();
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(again.check("127.0.0.1", 3000 + i as u16, k), Verdict::Known);
