@@ -24,6 +24,11 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 mod common;
+
+// The engine runs in this process: the same allocator as the binary.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::{cpu_secs, status_kib};
 
 #[tokio::main]

@@ -16,6 +16,11 @@ use nightshift::jobs::pots::{Classified, run_pots};
 use nightshift::lab::{Lab, LabSpec, branch_number};
 use secrecy::SecretString;
 
+// The engine and the lab run in this process: the binary's allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
