@@ -128,6 +128,27 @@ async fn history(state: &Path, run_id: &str, limit: Duration) -> serde_json::Val
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Waits until a mail whose file name contains `part` is complete in the
+/// outbox (the daemon writes it under a temporary name, then renames it).
+async fn wait_for_mail(state: &Path, part: &str, limit: Duration) {
+    let outbox = state.join("outbox");
+    let t0 = std::time::Instant::now();
+    loop {
+        let names: Vec<String> = common::file_names(&outbox);
+        if names
+            .iter()
+            .any(|n| n.contains(part) && n.ends_with(".eml"))
+        {
+            return;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "no mail {part} within {limit:?}: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `[windows.NAME]` running lock-it-down, with these keys.
 fn window(name: &str, schedule: &str, zone: &str, duration: &str) -> String {
     format!(
@@ -220,13 +241,12 @@ async fn a_clock_jump_past_a_window_records_it_missed_and_runs_nothing() {
     );
     assert_eq!(logins(&s.lab), logins_before, "no device touched");
     // The alert says so, in the outbox (no relay configured).
-    let outbox: Vec<String> = common::file_names(&s.state.join("outbox"));
-    assert!(
-        outbox
-            .iter()
-            .any(|f| f.contains("alert-window-nightly-missed") && f.ends_with(".eml")),
-        "{outbox:?}"
-    );
+    wait_for_mail(
+        &s.state,
+        "alert-window-nightly-missed",
+        Duration::from_secs(10),
+    )
+    .await;
     shutdown.cancel();
     task.await.unwrap();
     s.lab.shutdown().await;
@@ -294,22 +314,12 @@ async fn refused_credentials_at_the_opening_touch_no_device_and_raise_an_alert()
         .unwrap();
     let clock = Arc::new(OffsetClock::at(utc("2026-11-26T01:59:58Z")));
     let (task, shutdown, notes) = start(&s.config, clock.clone());
-    let outbox = s.state.join("outbox");
-    let t0 = std::time::Instant::now();
-    loop {
-        let names: Vec<String> = common::file_names(&outbox);
-        if names
-            .iter()
-            .any(|n| n.contains("at-the-opening-of-window-nightly") && n.ends_with(".eml"))
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no alert at the opening: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_mail(
+        &s.state,
+        "at-the-opening-of-window-nightly",
+        Duration::from_secs(30),
+    )
+    .await;
     let st = s.lab.stats();
     // One refused login at start-up, one at the opening; nothing else.
     assert_eq!(st.auth_failures, 2);
