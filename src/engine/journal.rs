@@ -186,17 +186,23 @@ async fn write_batches(file: std::fs::File, mut rx: mpsc::Receiver<Request>, pat
         }
         let bytes: Vec<u8> = batch.iter().flat_map(|(b, _)| b.iter().copied()).collect();
         let f = file.clone();
+        // The blocking task answers the waiters itself, the moment their
+        // events are on disk: under load, a trip back through this task
+        // would queue behind every device that is ready to run.
         let ok = tokio::task::spawn_blocking(move || {
-            let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f.write_all(&bytes).and_then(|()| f.sync_data()).is_ok()
+            let ok = {
+                let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                f.write_all(&bytes).and_then(|()| f.sync_data()).is_ok()
+            };
+            for (_, done) in batch {
+                let _ = done.send(ok);
+            }
+            ok
         })
         .await
         .unwrap_or(false);
         if !ok {
             tracing::error!(journal = %path.display(), "cannot write the run journal");
-        }
-        for (_, done) in batch {
-            let _ = done.send(ok);
         }
     }
 }
