@@ -280,11 +280,11 @@ impl KnownHosts {
     fn write_batch(&self, batch: Vec<Pending>) {
         let mut text = String::new();
         let mut fresh: Vec<&Pending> = Vec::new();
+        // A line is the host's name and its key: the same line twice is the
+        // same key learnt by two sessions at once.
+        let mut seen = std::collections::HashSet::new();
         for p in &batch {
-            let dup = fresh
-                .iter()
-                .any(|f| f.name == p.name && f.key.key_data() == p.key.key_data());
-            if !dup && !self.is_recorded(&p.name, &p.key) {
+            if seen.insert(p.line.as_str()) && !self.is_recorded(&p.name, &p.key) {
                 text.push_str(&p.line);
                 fresh.push(p);
             }
