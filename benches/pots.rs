@@ -84,7 +84,7 @@ async fn main() {
             target,
             login,
             known,
-            on_login: None,
+            gate: None,
             on_step: None,
         },
     )]);

@@ -208,6 +208,67 @@ async fn the_lockout_brake_stops_new_devices_after_one_rejection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_password_is_sent_once_though_twenty_devices_connect_at_once() {
+    // The canary (ios-001, not in this run) takes the password; the 30
+    // devices of the run refuse it, as when a fleet's AAA differs from the
+    // canary's. At concurrency 20 the first wave connects and exchanges
+    // keys at once, but only one device sends the password, and it is
+    // refused: nobody else sends it.
+    let faults = (2..=31)
+        .map(|n| format!("auth:ios-{n:03}").parse().unwrap())
+        .collect();
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 31,
+            nxos: 0,
+            faults,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let names = (2..=31)
+        .map(|n| format!("ios-{n:03}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = common::run_json(
+        &config,
+        &["run", "lock-it-down", "--devices", &names],
+        PASSWORD,
+    )
+    .await;
+    let text = r.text();
+    assert_eq!(r.code, Some(1), "{text}");
+    let st = lab.stats();
+    assert_eq!(st.auth_failures, 1, "{text}");
+    let statuses: Vec<(String, String)> = (2..=31)
+        .map(|n| status_of(&r.json, "lock-it-down", &format!("ios-{n:03}")))
+        .collect();
+    let failed: Vec<_> = statuses.iter().filter(|(s, _)| s == "failed").collect();
+    assert_eq!(failed.len(), 1, "{statuses:?}");
+    assert!(failed[0].1.contains("login rejected"), "{statuses:?}");
+    let mut at_the_gate = 0;
+    for (s, why) in statuses.iter().filter(|(s, _)| s != "failed") {
+        assert_eq!(s, "not-started", "{statuses:?}");
+        if why.contains("no login was tried") {
+            at_the_gate += 1;
+        } else {
+            assert!(why.starts_with("lockout brake"), "{why}");
+        }
+    }
+    assert!(
+        at_the_gate > 0,
+        "the first wave waited at the gate: {statuses:?}"
+    );
+    assert!(
+        st.devices.iter().skip(1).all(|d| d.logins == 0),
+        "nobody but the canary logged in"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_enable_secret_trips_the_lockout_brake_too() {
     // AAA counts a wrong enable secret like a failed login: after one
     // refusal no other device is asked for it.

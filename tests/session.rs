@@ -633,3 +633,83 @@ async fn pasted_lines_are_attributed_to_the_line_that_failed() {
         "{outputs:?}"
     );
 }
+
+/// Waits until `device` is the one trying the gate's credentials.
+async fn trying(gate: &nightshift::device::LoginGate, device: &str) {
+    for _ in 0..500 {
+        if gate.proof() == nightshift::device::Proof::Trying(device.into()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{device} never tried: {:?}", gate.proof());
+}
+
+#[tokio::test]
+async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_login_hands_over() {
+    use nightshift::device::LoginGate;
+    let f = Arc::new(
+        Fixture::new(LabSpec {
+            ios: 5,
+            nxos: 0,
+            faults: faults(&["slowauth:ios-001"]),
+            ..Default::default()
+        })
+        .await,
+    );
+    let open = |gate: &Arc<LoginGate>, device: &str, login: Login| {
+        let (f, gate) = (f.clone(), gate.clone());
+        let mut target = f.target(device);
+        target.ssh.connect_timeout = Duration::from_secs(1);
+        tokio::spawn(async move { Session::log_in(&target, &login, &f.known, Some(&gate)).await })
+    };
+
+    // A wrong password: ios-002 tries it; the others connect, wait, and are
+    // turned away without sending it.
+    let wrong = Login {
+        password: Some(SecretString::from("not-it")),
+        ..login()
+    };
+    let gate = LoginGate::new("ops");
+    let first = open(&gate, "ios-002", wrong.clone());
+    trying(&gate, "ios-002").await;
+    let rest: Vec<_> = ["ios-003", "ios-004", "ios-005"]
+        .iter()
+        .map(|d| open(&gate, d, wrong.clone()))
+        .collect();
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(DeviceError::AuthRejected { .. })
+    ));
+    for r in rest {
+        match r.await.unwrap() {
+            Err(DeviceError::CredentialsWithheld { reason, .. }) => {
+                assert!(reason.contains("rejected by ios-002"), "{reason}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+    assert_eq!(f.lab.stats().auth_failures, 1, "one attempt in all");
+
+    // ios-001 never answers the password: its login proves nothing, so one
+    // waiting device tries next, and then the rest go.
+    let gate = LoginGate::new("ops");
+    let first = open(&gate, "ios-001", login());
+    trying(&gate, "ios-001").await;
+    let rest: Vec<_> = ["ios-002", "ios-003", "ios-004", "ios-005"]
+        .iter()
+        .map(|d| open(&gate, d, login()))
+        .collect();
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(DeviceError::Timeout {
+            stage: Stage::Auth,
+            ..
+        })
+    ));
+    for r in rest {
+        r.await.unwrap().unwrap().close().await;
+    }
+    assert_eq!(gate.proof(), nightshift::device::Proof::Proven);
+    assert_eq!(f.lab.stats().auth_failures, 1);
+}

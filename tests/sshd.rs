@@ -286,3 +286,36 @@ async fn rsa_user_key_signed_with_sha1() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_device_whose_login_grace_ran_out_at_the_login_gate_is_reconnected() {
+    // sshd drops a connection that has not authenticated within
+    // LoginGraceTime, as IOS does after `ip ssh time-out`. A device that
+    // waited longer than that at the login gate connects again instead of
+    // failing.
+    let sshd = start_sshd(&["-t", "ed25519"], &["-t", "ed25519"], "LoginGraceTime 1");
+    let (target, known) = sshd.target(AlgorithmProfile::Modern);
+    let gate = nightshift::device::LoginGate::new("ops");
+    let prover = gate
+        .enter("canary", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("the canary proves");
+    let login = sshd.login(false);
+    let g = gate.clone();
+    let waiting =
+        tokio::spawn(async move { Session::log_in(&target, &login, &known, Some(&g)).await });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!waiting.is_finished(), "it waits at the gate");
+    prover.accepted();
+    let mut s = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.command("show version").await.unwrap(),
+        "OpenSSH interop device"
+    );
+    s.close().await;
+}

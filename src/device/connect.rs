@@ -10,6 +10,7 @@ use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertific
 use russh::{MethodKind, Preferred, cipher, kex, mac};
 use secrecy::ExposeSecret;
 
+use super::gate::{LoginGate, Prover};
 use super::known_hosts::{KnownHosts, Verdict, fingerprint};
 use super::{DeviceError, Login, Negotiated, Stage, Target};
 use crate::config::{AlgorithmProfile, HostKeyPolicy};
@@ -131,6 +132,9 @@ pub struct Connection {
     pub handle: Handle<Client>,
     pub negotiated: Negotiated,
     pub learned_host_key: bool,
+    /// This connection proves its credential profile for the run: settled
+    /// once the login (with enable) has ended.
+    pub prover: Option<Prover>,
 }
 
 fn ssh_error(device: &str, stage: Stage, e: russh::Error) -> DeviceError {
@@ -160,12 +164,59 @@ fn ssh_error(device: &str, stage: Stage, e: russh::Error) -> DeviceError {
 
 /// Connects, verifies the host key and logs in with exactly one password
 /// attempt (never a second method with the same password, which would count
-/// twice against an account lockout).
+/// twice against an account lockout). With a login gate, the credentials
+/// wait at it after the key exchange: the connection is ready, nothing
+/// secret has been sent.
 pub async fn connect(
     target: &Target,
     login: &Login,
     known: &Arc<KnownHosts>,
+    gate: Option<&Arc<LoginGate>>,
 ) -> Result<Connection, DeviceError> {
+    let device = target.name.as_str();
+    let limit = target.ssh.connect_timeout;
+    let mut conn = handshake(target, known).await?;
+    if let Some(gate) = gate {
+        // The prover's remaining steps: authentication, shell, prompt and
+        // enable, each bounded by one of these timeouts.
+        let patience = limit * 2 + target.ssh.command_timeout * 2;
+        conn.prover = gate.enter(device, patience).await.map_err(|reason| {
+            DeviceError::CredentialsWithheld {
+                device: device.into(),
+                reason,
+            }
+        })?;
+        if conn.handle.is_closed() {
+            // The device's login grace time ran out while we waited.
+            let (prover, learned) = (conn.prover.take(), conn.learned_host_key);
+            conn = handshake(target, known).await?;
+            conn.prover = prover;
+            conn.learned_host_key |= learned;
+        }
+    }
+    let auth = tokio::time::timeout(limit, authenticate(&mut conn.handle, device, login))
+        .await
+        .map_err(|_| DeviceError::Timeout {
+            device: device.into(),
+            stage: Stage::Auth,
+            after: limit,
+            command: None,
+        })
+        .and_then(|r| r);
+    if let Err(e) = auth {
+        if e.is_auth_rejected()
+            && let Some(prover) = conn.prover.take()
+        {
+            prover.rejected();
+        }
+        return Err(e);
+    }
+    Ok(conn)
+}
+
+/// TCP connect, SSH key exchange and host-key check, each bounded by the
+/// device's connect timeout.
+async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connection, DeviceError> {
     let device = target.name.as_str();
     let config = Arc::new(client::Config {
         preferred: match target.ssh.algorithms {
@@ -242,23 +293,13 @@ pub async fn connect(
             });
         }
     };
-    let mut conn = {
-        let r = lock(&report);
-        Connection {
-            handle,
-            negotiated: r.negotiated.clone(),
-            learned_host_key: r.learned,
-        }
-    };
-    tokio::time::timeout(limit, authenticate(&mut conn.handle, device, login))
-        .await
-        .map_err(|_| DeviceError::Timeout {
-            device: device.into(),
-            stage: Stage::Auth,
-            after: limit,
-            command: None,
-        })??;
-    Ok(conn)
+    let r = lock(&report);
+    Ok(Connection {
+        handle,
+        negotiated: r.negotiated.clone(),
+        learned_host_key: r.learned,
+        prover: None,
+    })
 }
 
 async fn authenticate(

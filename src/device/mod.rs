@@ -5,6 +5,7 @@
 
 mod ansi;
 mod connect;
+pub mod gate;
 pub mod known_hosts;
 pub mod platform;
 mod session;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use connect::{legacy_algorithms, modern_algorithms};
+pub use gate::{GateTicket, LoginGate, Proof};
 pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
 pub use session::{Session, display_addr as session_addr};
 
@@ -119,6 +121,8 @@ pub enum DeviceError {
         command: String,
         question: String,
     },
+    #[error("{device}: not logged in: {reason}")]
+    CredentialsWithheld { device: String, reason: String },
     #[error("{device}: session closed during {stage}")]
     Closed { device: String, stage: Stage },
     #[error("{device}: SSH error during {stage}: {reason}")]
@@ -148,6 +152,7 @@ impl DeviceError {
             DeviceError::EnableFailed { .. } => "check the enable secret stored for this profile".into(),
             DeviceError::CommandRejected { .. } => "the device does not accept this command as written".into(),
             DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),
+            DeviceError::CredentialsWithheld { .. } => return None,
             DeviceError::Closed { .. } => "the device or the network dropped the session".into(),
             DeviceError::Ssh { .. } => return None,
         })
@@ -211,10 +216,9 @@ pub struct DeviceLink {
     pub target: Target,
     pub login: Login,
     pub known: Arc<KnownHosts>,
-    /// Told, once, whether the first login was accepted (`true`) or
-    /// rejected (`false`): a run fans out as soon as credentials are proven,
-    /// without waiting for the first device's whole job.
-    pub on_login: Option<LoginSignal>,
+    /// The run's login gate for this device's credential profile, for its
+    /// first login in a job (see [`LoginGate`]).
+    pub gate: Option<Arc<GateTicket>>,
     /// Told of each step the device's job reaches; the job goes on only
     /// once it returns (the run journal writes it durably).
     pub on_step: Option<StepSink>,
@@ -227,34 +231,14 @@ pub type StepSink = Arc<
         + Sync,
 >;
 
-/// See [`DeviceLink::on_login`].
-pub type LoginSignal = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>;
-
 impl DeviceLink {
-    /// Opens a session; the login signal is given as soon as every
-    /// credential has been used (log-in and enable), before setup commands,
-    /// so the rest of the fleet does not wait for them.
+    /// Opens a session. The first open of a job goes through the run's
+    /// login gate; a later one (a reconnect to restore what a lost session
+    /// touched) does not: this device has accepted the credentials.
     pub async fn open(&self) -> Result<Session, DeviceError> {
-        let result = Session::log_in(&self.target, &self.login, &self.known).await;
-        if let Some(signal) = &self.on_login {
-            let sender = signal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            if let Some(tx) = sender {
-                match &result {
-                    Ok(_) => {
-                        let _ = tx.send(true);
-                    }
-                    Err(e) if e.is_auth_rejected() => {
-                        let _ = tx.send(false);
-                    }
-                    // Unreachable proves nothing: the sender is dropped.
-                    Err(_) => {}
-                }
-            }
-        }
-        let mut session = result?;
+        let gate = self.gate.as_ref().and_then(|t| t.take());
+        let mut session =
+            Session::log_in(&self.target, &self.login, &self.known, gate.as_ref()).await?;
         session.set_up().await?;
         Ok(session)
     }

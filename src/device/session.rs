@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::ansi::{AnsiStripper, plain};
-use super::connect::{Client, connect};
+use super::connect::{Client, Connection, connect};
+use super::gate::LoginGate;
 use super::known_hosts::KnownHosts;
 use super::platform::{PAGER, PlatformSpec, SAVE_QUESTIONS, spec};
 use super::transcript::Transcript;
@@ -119,19 +120,41 @@ impl Session {
         login: &Login,
         known: &Arc<KnownHosts>,
     ) -> Result<Session, DeviceError> {
-        let mut s = Session::log_in(target, login, known).await?;
+        let mut s = Session::log_in(target, login, known, None).await?;
         s.set_up().await?;
         Ok(s)
     }
 
     /// [`Session::open`] up to the point where every credential has been
     /// used: logged in and, if needed, enabled. Setup commands not yet run.
+    /// With a login gate, the credentials wait at it (see [`LoginGate`]),
+    /// and the outcome of a proving login is given to it.
     pub async fn log_in(
         target: &Target,
         login: &Login,
         known: &Arc<KnownHosts>,
+        gate: Option<&Arc<LoginGate>>,
     ) -> Result<Session, DeviceError> {
-        let conn = connect(target, login, known).await?;
+        let mut conn = connect(target, login, known, gate).await?;
+        let prover = conn.prover.take();
+        let result = Session::start_shell(conn, target, login).await;
+        if let Some(prover) = prover {
+            match &result {
+                Ok(_) => prover.accepted(),
+                Err(e) if e.is_auth_rejected() => prover.rejected(),
+                // Proves nothing: the next device waiting tries instead.
+                Err(_) => drop(prover),
+            }
+        }
+        result
+    }
+
+    /// After authentication: the shell, its prompt, and enable.
+    async fn start_shell(
+        conn: Connection,
+        target: &Target,
+        login: &Login,
+    ) -> Result<Session, DeviceError> {
         let name = target.name.clone();
         let limit = target.ssh.connect_timeout;
         let channel = tokio::time::timeout(limit, async {

@@ -12,7 +12,8 @@
 //!   flight finish their current step (an ACL change runs to verification
 //!   or restore, each bounded by timeouts);
 //! - each credential profile is proven by one login, alone, before any
-//!   other device of that profile starts; after `max_auth_failures`
+//!   other device of that profile sends it (the others connect meanwhile
+//!   and wait at the profile's login gate); after `max_auth_failures`
 //!   rejected logins no new device starts (lockout brake);
 //! - more failures in a tier than the job's `max_failures` hold the later
 //!   tiers (`held`, with the reason);
@@ -45,7 +46,7 @@ use work::Work;
 
 use crate::clock::Clock;
 use crate::config::{Config, Job, JobKind};
-use crate::device::DeviceLink;
+use crate::device::{DeviceLink, GateTicket, LoginGate, Proof};
 use crate::jobs::acl::{AclJob, Status, push_acl};
 use crate::jobs::exec::run_commands_on;
 use crate::jobs::pots::run_pots;
@@ -68,12 +69,6 @@ pub struct Engine {
     pub progress: Arc<Progress>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Proof {
-    Proven,
-    Rejected(String),
-}
-
 /// State shared by the jobs of one run.
 struct RunState {
     journal: Journal,
@@ -83,7 +78,8 @@ struct RunState {
     /// Device index → why it is out of this run.
     failed: Mutex<HashMap<usize, String>>,
     rejections: AtomicU32,
-    proofs: Mutex<HashMap<String, Proof>>,
+    /// Credential profile → its login gate for this run.
+    gates: Mutex<HashMap<String, Arc<LoginGate>>>,
     deadline: Option<DateTime<Utc>>,
 }
 
@@ -162,7 +158,7 @@ impl Engine {
             in_flight,
             failed: Mutex::new(failed),
             rejections: AtomicU32::new(0),
-            proofs: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
             deadline,
         });
         let mut jobs = Vec::new();
@@ -377,8 +373,11 @@ impl Engine {
                 );
                 continue;
             }
-            let proof = lock(&state.proofs).get(&d.credentials).cloned();
-            if let Some(Proof::Rejected(who)) = proof {
+            let gate = lock(&state.gates)
+                .entry(d.credentials.clone())
+                .or_insert_with(|| LoginGate::new(&d.credentials))
+                .clone();
+            if let Proof::Rejected(who) = gate.proof() {
                 let why = format!(
                     "the credentials of profile {} were rejected by {who}",
                     d.credentials
@@ -397,26 +396,12 @@ impl Engine {
             let mut link = self.links.get(&i).cloned();
             if let Some(l) = link.as_mut() {
                 l.on_step = Some(step_sink(&state.journal, &job.name, &d.name));
+                l.gate = Some(GateTicket::new(gate.clone()));
             }
-            // The profile's first login: others wait for its verdict only.
-            let verdict = if proof.is_none() {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if let Some(l) = link.as_mut() {
-                    l.on_login = Some(Arc::new(Mutex::new(Some(tx))));
-                }
-                Some(rx)
-            } else {
-                None
-            };
             let in_flight = state
                 .in_flight
                 .contains(&(job.name.clone(), d.name.clone()));
-            let (work, state2, name, profile) = (
-                work.clone(),
-                state.clone(),
-                d.name.clone(),
-                d.credentials.clone(),
-            );
+            let (work, state2, name) = (work.clone(), state.clone(), d.name.clone());
             let (job_name, clock, progress) =
                 (job.name.clone(), self.clock.clone(), self.progress.clone());
             // The task journals its own start and end: the scheduling loop
@@ -443,36 +428,18 @@ impl Engine {
                         false,
                     ),
                 };
+                // Turned away at the login gate: no credentials were sent.
+                let record = match gate.take_withheld(&name) {
+                    Some(why) => DeviceRecord::plain(&name, "not-started", why),
+                    None => record,
+                };
                 if rejected {
                     state2.rejections.fetch_add(1, Ordering::SeqCst);
-                    lock(&state2.proofs).insert(profile, Proof::Rejected(name.clone()));
+                    gate.reject(&name);
                 }
                 (i, conclude(&state2, &progress, &job_name, i, record).await)
             };
             set.spawn(task);
-            if let Some(rx) = verdict {
-                // Nothing else of this profile starts until its first login
-                // is accepted or refused; an unreachable device proves
-                // nothing, so the next one is tried alone again.
-                match rx.await {
-                    Ok(true) => {
-                        lock(&state.proofs)
-                            .entry(d.credentials.clone())
-                            .or_insert(Proof::Proven);
-                    }
-                    Ok(false) => {
-                        lock(&state.proofs)
-                            .insert(d.credentials.clone(), Proof::Rejected(d.name.clone()));
-                    }
-                    Err(_) => {
-                        while let Some(done) = set.join_next().await {
-                            if let Ok((i, record)) = done {
-                                records.insert(i, record);
-                            }
-                        }
-                    }
-                }
-            }
         }
         while let Some(done) = set.join_next().await {
             if let Ok((i, record)) = done {

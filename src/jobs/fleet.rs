@@ -36,7 +36,7 @@ pub fn links(
                     target: Target::from_device(d),
                     login: login.clone(),
                     known: kh,
-                    on_login: None,
+                    gate: None,
                     on_step: None,
                 },
             );
