@@ -155,6 +155,43 @@ async fn a_rejected_password_is_tried_once_not_on_every_device() {
     lab.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_the_fleet_refuses_is_sent_once_even_when_the_first_device_is_down() {
+    // The canary (ios-001, not a target) takes the password; ios-002, first
+    // of the targets, refuses connections; the others refuse the password.
+    // An unreachable device proves nothing, so the password still goes to
+    // one device at a time until one answers: one failed login in all.
+    let mut faults = vec!["refuse:ios-002".parse().unwrap()];
+    faults.extend((3..=12).map(|n| format!("auth:ios-{n:03}").parse().unwrap()));
+    let (lab, _dir, config) = lab_config(LabSpec {
+        ios: 12,
+        nxos: 0,
+        faults,
+        ..Default::default()
+    })
+    .await;
+    let names = (2..=12)
+        .map(|n| format!("ios-{n:03}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = tokio::task::spawn_blocking(move || {
+        exec(
+            &config,
+            &["--devices", &names, "--", "show version"],
+            PASSWORD,
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(lab.stats().auth_failures, 1, "{stdout}");
+    assert!(stdout.contains("cannot connect"), "{stdout}");
+    assert_eq!(stdout.matches("login rejected").count(), 1, "{stdout}");
+    assert_eq!(stdout.matches("not tried:").count(), 9, "{stdout}");
+    lab.shutdown().await;
+}
+
 #[test]
 fn selectors_that_match_nothing_are_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_nightshift"))

@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::Clock;
 use crate::config::{Config, Selector};
-use crate::device::{DeviceLink, session_addr};
+use crate::device::{DeviceLink, GateTicket, session_addr};
 use crate::jobs::exec::{DeviceResult, run_commands_on};
 use crate::jobs::fleet;
 
@@ -134,12 +134,16 @@ pub async fn run_commands(
 ) -> Vec<DeviceResult> {
     let links = Arc::new(links);
     let cfg = config.clone();
-    let work = move |i: usize| {
+    let work = move |i: usize, ticket: Arc<GateTicket>| {
         let (links, commands, config) = (links.clone(), commands.clone(), cfg.clone());
         async move {
             let d = &config.devices[i];
             match links.get(&i) {
-                Some(link) => run_commands_on(link, &commands).await,
+                Some(link) => {
+                    let mut link = link.clone();
+                    link.gate = Some(ticket);
+                    run_commands_on(&link, &commands).await
+                }
                 None => DeviceResult {
                     error: Some(format!("{}: no login for its credential profile", d.name)),
                     ..DeviceResult::new(&d.name, session_addr(&d.host, d.port))
@@ -150,8 +154,8 @@ pub async fn run_commands(
     let not_tried = |i: usize, why: String| {
         let d = &config.devices[i];
         DeviceResult {
+            hint: why.contains("were rejected").then(|| "nightshift stops after one rejected login so the account does not lock; fix the credentials first".into()),
             error: Some(format!("{}: not tried: {why}", d.name)),
-            hint: Some("nightshift stops after one rejected login so the account does not lock; fix the credentials first".into()),
             ..DeviceResult::new(&d.name, session_addr(&d.host, d.port))
         }
     };

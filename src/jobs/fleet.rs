@@ -1,5 +1,5 @@
 //! Running one piece of work per device, many at once, without ever trying
-//! a rejected password on the whole fleet.
+//! a rejected password on the whole fleet (`nightshift exec`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -9,7 +9,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::device::{DeviceLink, KnownHosts, KnownHostsError, Login, Target};
+use crate::device::{
+    DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Proof, Target,
+};
 
 /// The links to every target device, with known_hosts files loaded once.
 pub fn links(
@@ -52,11 +54,13 @@ pub trait Outcome: Send + 'static {
 }
 
 /// Runs `work` for each target, at most `concurrency` at once, results in
-/// inventory order. Per credential profile one device goes first and alone
-/// (the profile's canary when it is a target): if it rejects the login, the
-/// other devices of that profile are not tried and get `not_tried(i, why)`.
-/// A device whose task ends abnormally gets `not_tried` too: every target
-/// has a result.
+/// inventory order. Each credential profile has a login gate (see
+/// [`LoginGate`]): devices connect at once, but send the credentials one at
+/// a time until one device has accepted them. `work` gets the device's
+/// ticket through the gate and must put it in the link it opens. A device
+/// turned away at the gate, or not started because its profile was
+/// rejected, gets `not_tried(i, why)`; so does one whose task ends
+/// abnormally: every target has a result.
 pub async fn run_fleet<R, W, Fut>(
     config: &Config,
     targets: &[usize],
@@ -66,57 +70,47 @@ pub async fn run_fleet<R, W, Fut>(
 ) -> BTreeMap<usize, R>
 where
     R: Outcome,
-    W: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    W: Fn(usize, Arc<GateTicket>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let mut by_profile: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in targets {
-        by_profile
-            .entry(config.devices[i].credentials.as_str())
-            .or_default()
-            .push(i);
-    }
+    let mut gates: HashMap<&str, Arc<LoginGate>> = HashMap::new();
     let mut results = BTreeMap::new();
-    let mut rest = Vec::new();
-    for (profile, devices) in by_profile {
-        let canary = config
-            .credentials
-            .iter()
-            .find(|c| c.name == profile)
-            .map(|c| c.canary.as_str());
-        let first = devices
-            .iter()
-            .copied()
-            .find(|&i| Some(config.devices[i].name.as_str()) == canary)
-            .unwrap_or(devices[0]);
-        let r = work(first).await;
-        let rejected = r.auth_rejected();
-        results.insert(first, r);
-        for i in devices.into_iter().filter(|&i| i != first) {
-            if rejected {
-                let why = format!(
-                    "the credentials of profile {profile} were rejected by {}",
-                    config.devices[first].name
-                );
-                results.insert(i, not_tried(i, why));
-            } else {
-                rest.push(i);
-            }
-        }
-    }
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    for i in rest {
-        let (work, limit) = (work.clone(), limit.clone());
+    for &i in targets {
+        let d = &config.devices[i];
+        let gate = gates
+            .entry(d.credentials.as_str())
+            .or_insert_with(|| LoginGate::new(&d.credentials))
+            .clone();
+        // Never closed, so acquiring cannot fail.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        if let Proof::Rejected(by) = gate.proof() {
+            let why = format!(
+                "the credentials of profile {} were rejected by {by}",
+                d.credentials
+            );
+            results.insert(i, not_tried(i, why));
+            continue;
+        }
+        let (work, name) = (work.clone(), d.name.clone());
         set.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = limit.acquire_owned().await;
-            (i, work(i).await)
+            let _permit = permit;
+            let r = work(i, GateTicket::new(gate.clone())).await;
+            if r.auth_rejected() {
+                gate.reject(&name);
+            }
+            (i, gate.take_withheld(&name), r)
         });
     }
     while let Some(done) = set.join_next().await {
         match done {
-            Ok((i, r)) => {
+            Ok((i, Some(why), _)) => {
+                results.insert(i, not_tried(i, why));
+            }
+            Ok((i, None, r)) => {
                 results.insert(i, r);
             }
             Err(e) => tracing::error!(error = %e, "a device task ended abnormally"),
