@@ -248,6 +248,8 @@ async fn a_rejected_password_is_sent_once_though_twenty_devices_connect_at_once(
     let failed: Vec<_> = statuses.iter().filter(|(s, _)| s == "failed").collect();
     assert_eq!(failed.len(), 1, "{statuses:?}");
     assert!(failed[0].1.contains("login rejected"), "{statuses:?}");
+    // The first device in inventory order proves, not the fastest.
+    assert_eq!(statuses[0].0, "failed", "ios-002 tried: {statuses:?}");
     let mut at_the_gate = 0;
     for (s, why) in statuses.iter().filter(|(s, _)| s != "failed") {
         assert_eq!(s, "not-started", "{statuses:?}");

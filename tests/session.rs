@@ -634,20 +634,9 @@ async fn pasted_lines_are_attributed_to_the_line_that_failed() {
     );
 }
 
-/// Waits until `device` is the one trying the gate's credentials.
-async fn trying(gate: &nightshift::device::LoginGate, device: &str) {
-    for _ in 0..500 {
-        if gate.proof() == nightshift::device::Proof::Trying(device.into()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{device} never tried: {:?}", gate.proof());
-}
-
 #[tokio::test]
 async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_login_hands_over() {
-    use nightshift::device::LoginGate;
+    use nightshift::device::{LoginGate, Proof};
     let f = Arc::new(
         Fixture::new(LabSpec {
             ios: 5,
@@ -657,31 +646,36 @@ async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_lo
         })
         .await,
     );
-    let open = |gate: &Arc<LoginGate>, device: &str, login: Login| {
-        let (f, gate) = (f.clone(), gate.clone());
-        let mut target = f.target(device);
-        target.ssh.connect_timeout = Duration::from_secs(1);
-        tokio::spawn(async move { Session::log_in(&target, &login, &f.known, Some(&gate)).await })
+    // Every device starts at once; its number is its place in the inventory.
+    let open_all = |gate: &Arc<LoginGate>, devices: &[u64], login: &Login| {
+        devices
+            .iter()
+            .map(|&n| {
+                let pass = gate.pass(n);
+                let (f, login) = (f.clone(), login.clone());
+                let mut target = f.target(&format!("ios-{n:03}"));
+                target.ssh.connect_timeout = Duration::from_secs(1);
+                tokio::spawn(
+                    async move { Session::log_in(&target, &login, &f.known, Some(pass)).await },
+                )
+            })
+            .collect::<Vec<_>>()
     };
 
-    // A wrong password: ios-002 tries it; the others connect, wait, and are
-    // turned away without sending it.
+    // A wrong password: ios-002, first in order, tries it; the others
+    // connect, wait, and are turned away without sending it.
     let wrong = Login {
         password: Some(SecretString::from("not-it")),
         ..login()
     };
     let gate = LoginGate::new("ops");
-    let first = open(&gate, "ios-002", wrong.clone());
-    trying(&gate, "ios-002").await;
-    let rest: Vec<_> = ["ios-003", "ios-004", "ios-005"]
-        .iter()
-        .map(|d| open(&gate, d, wrong.clone()))
-        .collect();
+    let mut all = open_all(&gate, &[5, 3, 2, 4], &wrong);
+    let first = all.remove(2);
     assert!(matches!(
         first.await.unwrap(),
         Err(DeviceError::AuthRejected { .. })
     ));
-    for r in rest {
+    for r in all {
         match r.await.unwrap() {
             Err(DeviceError::CredentialsWithheld { reason, .. }) => {
                 assert!(reason.contains("rejected by ios-002"), "{reason}")
@@ -691,15 +685,11 @@ async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_lo
     }
     assert_eq!(f.lab.stats().auth_failures, 1, "one attempt in all");
 
-    // ios-001 never answers the password: its login proves nothing, so one
-    // waiting device tries next, and then the rest go.
+    // ios-001 never answers the password: its login proves nothing, so the
+    // next device in order tries, and then the rest go.
     let gate = LoginGate::new("ops");
-    let first = open(&gate, "ios-001", login());
-    trying(&gate, "ios-001").await;
-    let rest: Vec<_> = ["ios-002", "ios-003", "ios-004", "ios-005"]
-        .iter()
-        .map(|d| open(&gate, d, login()))
-        .collect();
+    let mut all = open_all(&gate, &[1, 2, 3, 4, 5], &login());
+    let first = all.remove(0);
     assert!(matches!(
         first.await.unwrap(),
         Err(DeviceError::Timeout {
@@ -707,9 +697,9 @@ async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_lo
             ..
         })
     ));
-    for r in rest {
+    for r in all {
         r.await.unwrap().unwrap().close().await;
     }
-    assert_eq!(gate.proof(), nightshift::device::Proof::Proven);
+    assert_eq!(gate.proof(), Proof::Proven);
     assert_eq!(f.lab.stats().auth_failures, 1);
 }

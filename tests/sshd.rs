@@ -295,16 +295,15 @@ async fn a_device_whose_login_grace_ran_out_at_the_login_gate_is_reconnected() {
     // failing.
     let sshd = start_sshd(&["-t", "ed25519"], &["-t", "ed25519"], "LoginGraceTime 1");
     let (target, known) = sshd.target(AlgorithmProfile::Modern);
-    let gate = nightshift::device::LoginGate::new("ops");
-    let prover = gate
-        .enter("canary", Duration::from_secs(5))
+    use nightshift::device::LoginGate;
+    let gate = LoginGate::new("ops");
+    let prover = LoginGate::enter(gate.pass(1), "canary", Duration::from_secs(5))
         .await
         .unwrap()
         .expect("the canary proves");
-    let login = sshd.login(false);
-    let g = gate.clone();
+    let (login, pass) = (sshd.login(false), gate.pass(2));
     let waiting =
-        tokio::spawn(async move { Session::log_in(&target, &login, &known, Some(&g)).await });
+        tokio::spawn(async move { Session::log_in(&target, &login, &known, Some(pass)).await });
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(!waiting.is_finished(), "it waits at the gate");
     prover.accepted();

@@ -10,7 +10,7 @@ use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertific
 use russh::{MethodKind, Preferred, cipher, kex, mac};
 use secrecy::ExposeSecret;
 
-use super::gate::{LoginGate, Prover};
+use super::gate::{GatePass, LoginGate, Prover};
 use super::known_hosts::{KnownHosts, Verdict, fingerprint};
 use super::{DeviceError, Login, Negotiated, Stage, Target};
 use crate::config::{AlgorithmProfile, HostKeyPolicy};
@@ -171,21 +171,24 @@ pub async fn connect(
     target: &Target,
     login: &Login,
     known: &Arc<KnownHosts>,
-    gate: Option<&Arc<LoginGate>>,
+    gate: Option<GatePass>,
 ) -> Result<Connection, DeviceError> {
     let device = target.name.as_str();
     let limit = target.ssh.connect_timeout;
+    // A handshake that fails drops the pass: the next device proves.
     let mut conn = handshake(target, known).await?;
-    if let Some(gate) = gate {
-        // The prover's remaining steps: authentication, shell, prompt and
-        // enable, each bounded by one of these timeouts.
+    if let Some(pass) = gate {
+        // What a waiter may wait for between two changes at the gate: an
+        // earlier device's connect and key exchange, or the prover's
+        // authentication, shell, prompt and enable, each bounded by one of
+        // these timeouts.
         let patience = limit * 2 + target.ssh.command_timeout * 2;
-        conn.prover = gate.enter(device, patience).await.map_err(|reason| {
-            DeviceError::CredentialsWithheld {
+        conn.prover = LoginGate::enter(pass, device, patience)
+            .await
+            .map_err(|reason| DeviceError::CredentialsWithheld {
                 device: device.into(),
                 reason,
-            }
-        })?;
+            })?;
         if conn.handle.is_closed() {
             // The device's login grace time ran out while we waited.
             let (prover, learned) = (conn.prover.take(), conn.learned_host_key);

@@ -6,8 +6,13 @@
 //! credentials. So a mistyped password costs one failed login, not one per
 //! device in the first wave, and the wave's TCP and key exchanges overlap
 //! the proving login instead of following it.
+//!
+//! Which device proves is not a race: of the devices enrolled at the gate
+//! (started, and not yet past it or failed before it), the first in
+//! inventory order does. When it fails before proving anything (down, hung,
+//! timed out), the next one does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,9 +32,16 @@ pub enum Proof {
     Rejected(String),
 }
 
+#[derive(Debug)]
+struct State {
+    proof: Proof,
+    /// Inventory positions of the devices that may still prove.
+    enrolled: BTreeSet<u64>,
+}
+
 pub struct LoginGate {
     profile: String,
-    state: watch::Sender<Proof>,
+    state: watch::Sender<State>,
     /// Devices that were turned away without sending credentials → why.
     withheld: Mutex<HashMap<String, String>>,
 }
@@ -38,15 +50,35 @@ impl std::fmt::Debug for LoginGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginGate")
             .field("profile", &self.profile)
-            .field("proof", &*self.state.borrow())
+            .field("proof", &self.proof())
             .finish()
+    }
+}
+
+/// A device's place at the gate, from its start until it is past the gate
+/// (or has failed before reaching it: dropping the pass gives up the place).
+#[derive(Debug)]
+pub struct GatePass {
+    gate: Arc<LoginGate>,
+    order: u64,
+}
+
+impl Drop for GatePass {
+    fn drop(&mut self) {
+        let order = self.order;
+        // Waiters care only about who is first.
+        self.gate.state.send_if_modified(|s| {
+            let was_first = s.enrolled.first() == Some(&order);
+            s.enrolled.remove(&order);
+            was_first
+        });
     }
 }
 
 /// Held by the one device trying an unproven profile. Settle it with the
 /// outcome of the login; dropped unsettled (the login proved nothing: the
-/// device hung, dropped the connection, timed out), the next waiting device
-/// tries instead.
+/// device hung, dropped the connection, timed out), the next device tries
+/// instead.
 #[derive(Debug)]
 pub struct Prover {
     gate: Arc<LoginGate>,
@@ -57,7 +89,7 @@ pub struct Prover {
 impl Prover {
     pub fn accepted(mut self) {
         self.settled = true;
-        self.gate.state.send_replace(Proof::Proven);
+        self.gate.state.send_modify(|s| s.proof = Proof::Proven);
     }
 
     pub fn rejected(mut self) {
@@ -70,10 +102,10 @@ impl Drop for Prover {
     fn drop(&mut self) {
         if !self.settled {
             let device = &self.device;
-            self.gate.state.send_if_modified(|p| {
-                let mine = matches!(p, Proof::Trying(d) if d == device);
+            self.gate.state.send_if_modified(|s| {
+                let mine = matches!(&s.proof, Proof::Trying(d) if d == device);
                 if mine {
-                    *p = Proof::Unproven;
+                    s.proof = Proof::Unproven;
                 }
                 mine
             });
@@ -81,17 +113,18 @@ impl Drop for Prover {
     }
 }
 
-/// A device's pass through the gate for one job: taken by its first
-/// login; a reconnect within the job finds it gone and does not wait.
+/// A device's pass for one job: taken by its first login; a reconnect
+/// within the job finds it gone and does not wait. Dropped unused, it gives
+/// up the device's place.
 #[derive(Debug)]
-pub struct GateTicket(Mutex<Option<Arc<LoginGate>>>);
+pub struct GateTicket(Mutex<Option<GatePass>>);
 
 impl GateTicket {
-    pub fn new(gate: Arc<LoginGate>) -> Arc<GateTicket> {
-        Arc::new(GateTicket(Mutex::new(Some(gate))))
+    pub fn new(pass: GatePass) -> Arc<GateTicket> {
+        Arc::new(GateTicket(Mutex::new(Some(pass))))
     }
 
-    pub fn take(&self) -> Option<Arc<LoginGate>> {
+    pub fn take(&self) -> Option<GatePass> {
         lock(&self.0).take()
     }
 }
@@ -104,23 +137,39 @@ impl LoginGate {
     pub fn new(profile: &str) -> Arc<LoginGate> {
         Arc::new(LoginGate {
             profile: profile.into(),
-            state: watch::Sender::new(Proof::Unproven),
+            state: watch::Sender::new(State {
+                proof: Proof::Unproven,
+                enrolled: BTreeSet::new(),
+            }),
             withheld: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Enrols a device that is starting, at its inventory position.
+    pub fn pass(self: &Arc<Self>, order: u64) -> GatePass {
+        // Waiters are woken only when the first place changes hands.
+        self.state.send_if_modified(|s| {
+            s.enrolled.insert(order);
+            s.enrolled.first() == Some(&order)
+        });
+        GatePass {
+            gate: self.clone(),
+            order,
+        }
+    }
+
     pub fn proof(&self) -> Proof {
-        self.state.borrow().clone()
+        self.state.borrow().proof.clone()
     }
 
     /// A device refused the credentials (the first to, or one after they
     /// were proven): nobody sends them again in this run.
     pub fn reject(&self, device: &str) {
-        self.state.send_if_modified(|p| {
-            if matches!(p, Proof::Rejected(_)) {
+        self.state.send_if_modified(|s| {
+            if matches!(s.proof, Proof::Rejected(_)) {
                 return false;
             }
-            *p = Proof::Rejected(device.into());
+            s.proof = Proof::Rejected(device.into());
             true
         });
     }
@@ -139,59 +188,64 @@ impl LoginGate {
     /// Waits until this device may send the credentials: `Ok(None)` once
     /// they are proven, `Ok(Some(prover))` when it is this device's turn to
     /// prove them, `Err(why)` when it must not send them (rejected, or not
-    /// proven within `patience` of the current attempt; each new attempt
-    /// starts the wait again).
+    /// proven within `patience` of the last change at the gate).
     pub async fn enter(
-        self: &Arc<Self>,
+        pass: GatePass,
         device: &str,
         patience: Duration,
     ) -> Result<Option<Prover>, String> {
-        let mut seen = self.state.subscribe();
+        let gate = pass.gate.clone();
+        let mut seen = gate.state.subscribe();
         loop {
-            let mine = self.state.send_if_modified(|p| {
-                let free = *p == Proof::Unproven;
-                if free {
-                    *p = Proof::Trying(device.into());
+            let order = pass.order;
+            let mine = gate.state.send_if_modified(|s| {
+                let turn = s.proof == Proof::Unproven && s.enrolled.first() == Some(&order);
+                if turn {
+                    s.proof = Proof::Trying(device.into());
                 }
-                free
+                turn
             });
             if mine {
+                drop(pass);
                 return Ok(Some(Prover {
-                    gate: self.clone(),
+                    gate,
                     device: device.into(),
                     settled: false,
                 }));
             }
-            let now = seen.borrow_and_update().clone();
-            match now {
+            let (proof, first) = {
+                let s = seen.borrow_and_update();
+                (s.proof.clone(), s.enrolled.first().copied())
+            };
+            let waiting_for = match proof {
                 Proof::Proven => return Ok(None),
-                Proof::Unproven => continue,
                 Proof::Rejected(by) => {
-                    return Err(self.withhold(
+                    return Err(gate.withhold(
                         device,
                         format!(
                             "the credentials of profile {} were rejected by {by}; no login was tried",
-                            self.profile
+                            gate.profile
                         ),
                     ));
                 }
-                Proof::Trying(by) => match tokio::time::timeout(patience, seen.changed()).await {
-                    Ok(Ok(())) => continue,
-                    // The sender lives in `self`: not reached.
-                    Ok(Err(_)) => {
-                        return Err(self.withhold(device, "the run ended".into()));
-                    }
-                    Err(_) => {
-                        return Err(self.withhold(
-                            device,
-                            format!(
-                                "the credentials of profile {} were not proven within {}: the login to {by} that tries them first has not ended; no login was tried",
-                                self.profile,
-                                humantime::format_duration(patience)
-                            ),
-                        ));
-                    }
-                },
+                Proof::Trying(by) => format!("the login to {by} that tries them first"),
+                Proof::Unproven if first == Some(order) => continue,
+                Proof::Unproven => "an earlier device's connection".to_string(),
+            };
+            match tokio::time::timeout(patience, seen.changed()).await {
+                Ok(Ok(())) => {}
+                // The sender lives in the gate, which `pass` holds.
+                Ok(Err(_)) => return Err(gate.withhold(device, "the run ended".into())),
+                Err(_) => {
+                    return Err(gate.withhold(
+                        device,
+                        format!(
+                            "the credentials of profile {} were not proven within {}: {waiting_for} has not ended; no login was tried",
+                            gate.profile,
+                            humantime::format_duration(patience)
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -203,72 +257,108 @@ mod tests {
 
     const PATIENCE: Duration = Duration::from_secs(5);
 
+    async fn prover(gate: &Arc<LoginGate>, order: u64, device: &str) -> Prover {
+        match LoginGate::enter(gate.pass(order), device, PATIENCE).await {
+            Ok(Some(p)) => p,
+            other => panic!("{device} proves: {other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn one_device_proves_then_all_pass() {
         let gate = LoginGate::new("ops");
-        let Ok(Some(prover)) = gate.enter("a", PATIENCE).await else {
-            panic!("the first device proves");
-        };
-        let g = gate.clone();
-        let waiter = tokio::spawn(async move { g.enter("b", PATIENCE).await.map(|p| p.is_none()) });
+        let p = prover(&gate, 1, "a").await;
+        let pass = gate.pass(2);
+        let waiter = tokio::spawn(async move {
+            LoginGate::enter(pass, "b", PATIENCE)
+                .await
+                .map(|p| p.is_none())
+        });
         tokio::task::yield_now().await;
         assert_eq!(gate.proof(), Proof::Trying("a".into()));
-        prover.accepted();
+        p.accepted();
         assert_eq!(waiter.await.unwrap(), Ok(true));
-        assert!(matches!(gate.enter("c", PATIENCE).await, Ok(None)));
+        assert!(matches!(
+            LoginGate::enter(gate.pass(3), "c", PATIENCE).await,
+            Ok(None)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_first_device_in_inventory_order_proves_not_the_first_to_arrive() {
+        let gate = LoginGate::new("ops");
+        let first = gate.pass(1);
+        let second = gate.pass(2);
+        let late = tokio::spawn(async move { LoginGate::enter(second, "b", PATIENCE).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!late.is_finished(), "b waits for a, still connecting");
+        let p = match LoginGate::enter(first, "a", PATIENCE).await {
+            Ok(Some(p)) => p,
+            other => panic!("a proves: {other:?}"),
+        };
+        p.accepted();
+        assert!(matches!(late.await.unwrap(), Ok(None)));
+    }
+
+    #[tokio::test]
+    async fn a_device_that_fails_before_the_gate_gives_up_its_turn() {
+        let gate = LoginGate::new("ops");
+        let down = gate.pass(1);
+        let pass = gate.pass(2);
+        let next = tokio::spawn(async move { LoginGate::enter(pass, "b", PATIENCE).await });
+        tokio::task::yield_now().await;
+        drop(down); // its connection was refused
+        let Ok(Some(p)) = next.await.unwrap() else {
+            panic!("b proves instead");
+        };
+        assert_eq!(gate.proof(), Proof::Trying("b".into()));
+        drop(p);
+        assert_eq!(gate.proof(), Proof::Unproven);
     }
 
     #[tokio::test]
     async fn a_rejection_turns_every_waiter_away() {
         let gate = LoginGate::new("ops");
-        let Ok(Some(prover)) = gate.enter("a", PATIENCE).await else {
-            panic!("the first device proves");
-        };
-        let g = gate.clone();
-        let waiter = tokio::spawn(async move { g.enter("b", PATIENCE).await.is_err() });
+        let p = prover(&gate, 1, "a").await;
+        let pass = gate.pass(2);
+        let waiter =
+            tokio::spawn(async move { LoginGate::enter(pass, "b", PATIENCE).await.is_err() });
         tokio::task::yield_now().await;
-        prover.rejected();
+        p.rejected();
         assert!(waiter.await.unwrap());
         assert!(gate.take_withheld("b").unwrap().contains("rejected by a"));
-        assert!(gate.enter("c", PATIENCE).await.is_err());
+        assert!(LoginGate::enter(gate.pass(3), "c", PATIENCE).await.is_err());
         assert_eq!(gate.take_withheld("a"), None);
     }
 
     #[tokio::test]
-    async fn an_attempt_that_proves_nothing_hands_over_to_one_waiter() {
+    async fn an_attempt_that_proves_nothing_hands_over_to_the_next_in_order() {
         let gate = LoginGate::new("ops");
-        let Ok(Some(prover)) = gate.enter("a", PATIENCE).await else {
-            panic!("the first device proves");
-        };
-        let (g1, g2) = (gate.clone(), gate.clone());
-        let mut b = tokio::spawn(async move { g1.enter("b", PATIENCE).await });
-        let mut c = tokio::spawn(async move { g2.enter("c", PATIENCE).await });
+        let p = prover(&gate, 1, "a").await;
+        let (pass_c, pass_b) = (gate.pass(3), gate.pass(2));
+        let c = tokio::spawn(async move { LoginGate::enter(pass_c, "c", PATIENCE).await });
+        let b = tokio::spawn(async move { LoginGate::enter(pass_b, "b", PATIENCE).await });
         tokio::task::yield_now().await;
-        drop(prover);
-        // Exactly one of the waiters takes over; the other still waits.
-        let (who, result, other) = tokio::select! {
-            r = &mut b => ("b", r.unwrap(), c),
-            r = &mut c => ("c", r.unwrap(), b),
+        drop(p);
+        let Ok(Some(p)) = b.await.unwrap() else {
+            panic!("b, next in order, takes over");
         };
-        let Ok(Some(prover)) = result else {
-            panic!("a waiter takes over");
-        };
-        assert_eq!(gate.proof(), Proof::Trying(who.into()));
+        assert_eq!(gate.proof(), Proof::Trying("b".into()));
         tokio::task::yield_now().await;
-        assert!(!other.is_finished());
-        prover.accepted();
-        assert!(matches!(other.await.unwrap(), Ok(None)));
+        assert!(!c.is_finished());
+        p.accepted();
+        assert!(matches!(c.await.unwrap(), Ok(None)));
     }
 
     #[tokio::test]
     async fn a_waiter_gives_up_after_its_patience() {
         let gate = LoginGate::new("ops");
-        let _prover = gate.enter("a", PATIENCE).await.unwrap();
-        let err = gate
-            .enter("b", Duration::from_millis(50))
+        let _p = prover(&gate, 1, "a").await;
+        let err = LoginGate::enter(gate.pass(2), "b", Duration::from_millis(50))
             .await
             .unwrap_err();
         assert!(err.contains("not proven within 50ms"), "{err}");
+        assert!(err.contains("the login to a"), "{err}");
         assert_eq!(gate.take_withheld("b"), Some(err));
     }
 }

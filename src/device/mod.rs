@@ -22,7 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use connect::{legacy_algorithms, modern_algorithms};
-pub use gate::{GateTicket, LoginGate, Proof};
+pub use gate::{GatePass, GateTicket, LoginGate, Proof};
 pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
 pub use session::{Session, display_addr as session_addr};
 
@@ -236,9 +236,8 @@ impl DeviceLink {
     /// login gate; a later one (a reconnect to restore what a lost session
     /// touched) does not: this device has accepted the credentials.
     pub async fn open(&self) -> Result<Session, DeviceError> {
-        let gate = self.gate.as_ref().and_then(|t| t.take());
-        let mut session =
-            Session::log_in(&self.target, &self.login, &self.known, gate.as_ref()).await?;
+        let pass = self.gate.as_ref().and_then(|t| t.take());
+        let mut session = Session::log_in(&self.target, &self.login, &self.known, pass).await?;
         session.set_up().await?;
         Ok(session)
     }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::ansi::{AnsiStripper, plain};
 use super::connect::{Client, Connection, connect};
-use super::gate::LoginGate;
+use super::gate::GatePass;
 use super::known_hosts::KnownHosts;
 use super::platform::{PAGER, PlatformSpec, SAVE_QUESTIONS, spec};
 use super::transcript::Transcript;
@@ -127,13 +127,14 @@ impl Session {
 
     /// [`Session::open`] up to the point where every credential has been
     /// used: logged in and, if needed, enabled. Setup commands not yet run.
-    /// With a login gate, the credentials wait at it (see [`LoginGate`]),
+    /// With a pass through a login gate, the credentials wait at it (see
+    /// [`super::LoginGate`]),
     /// and the outcome of a proving login is given to it.
     pub async fn log_in(
         target: &Target,
         login: &Login,
         known: &Arc<KnownHosts>,
-        gate: Option<&Arc<LoginGate>>,
+        gate: Option<GatePass>,
     ) -> Result<Session, DeviceError> {
         let mut conn = connect(target, login, known, gate).await?;
         let prover = conn.prover.take();

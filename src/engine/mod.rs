@@ -396,7 +396,7 @@ impl Engine {
             let mut link = self.links.get(&i).cloned();
             if let Some(l) = link.as_mut() {
                 l.on_step = Some(step_sink(&state.journal, &job.name, &d.name));
-                l.gate = Some(GateTicket::new(gate.clone()));
+                l.gate = Some(GateTicket::new(gate.pass(i as u64)));
             }
             let in_flight = state
                 .in_flight

@@ -98,7 +98,7 @@ where
         let (work, name) = (work.clone(), d.name.clone());
         set.spawn(async move {
             let _permit = permit;
-            let r = work(i, GateTicket::new(gate.clone())).await;
+            let r = work(i, GateTicket::new(gate.pass(i as u64))).await;
             if r.auth_rejected() {
                 gate.reject(&name);
             }
