@@ -420,7 +420,7 @@ async fn a_run_killed_mid_change_is_reported_from_its_journal_once_its_window_cl
             latency: Duration::from_millis(15),
             ..Default::default()
         },
-        &window("nightly", "0 2 * * *", "UTC", "1h"),
+        &window("nightly", &common::schedule_closed_now(), "UTC", "1h"),
     )
     .await;
     // The window's run, started by hand for its duration, is killed (-9)

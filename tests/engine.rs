@@ -151,7 +151,11 @@ async fn a_failed_device_is_skipped_by_later_jobs_and_the_failure_brake_holds_ti
     std::fs::write(&config, text).unwrap();
     let (code, v, text) = run(&config, &["--window", "nightly", "--now"]).await;
     assert_eq!(code, Some(1), "{text}");
-    assert_eq!(status_of(&v, "lock-it-down", "ios-002").0, "failed");
+    assert_eq!(
+        status_of(&v, "lock-it-down", "ios-002").0,
+        "failed",
+        "{text}"
+    );
     assert_eq!(status_of(&v, "lock-it-down", "ios-001").0, "changed");
     let (held, why) = status_of(&v, "lock-it-down", "nxos-001");
     assert_eq!(held, "held");

@@ -218,7 +218,25 @@ pub async fn lab_with_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::pat
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lab.toml");
     lab.write_config(&path).unwrap();
+    // The lab's window opens at 02:00 UTC for 4 h: a test that runs it
+    // `--now` between 02:00 and 06:00 would get the current opening and its
+    // deadline. Tests must not depend on the time of day.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "schedule = \"0 2 * * *\"",
+        &format!("schedule = \"{}\"", schedule_closed_now()),
+    );
+    std::fs::write(&path, text).unwrap();
     (lab, dir, path)
+}
+
+/// A daily schedule whose window (up to 12 h long) is not open now: it
+/// opens twelve hours from now. `run --window W --now` then starts a
+/// fresh opening with the window's whole duration, whatever the time of day.
+pub fn schedule_closed_now() -> String {
+    use chrono::Timelike;
+    let now = nightshift::clock::Clock::now(&nightshift::clock::SystemClock);
+    format!("0 {} * * *", (now.hour() + 12) % 24)
 }
 
 /// Runs the binary with `-c config`, `args` as given and `stdin` on its
