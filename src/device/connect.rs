@@ -199,12 +199,7 @@ pub async fn connect(
     }
     let auth = tokio::time::timeout(limit, authenticate(&mut conn.handle, device, login))
         .await
-        .map_err(|_| DeviceError::Timeout {
-            device: device.into(),
-            stage: Stage::Auth,
-            after: limit,
-            command: None,
-        })
+        .map_err(|_| DeviceError::timeout(device, Stage::Auth, limit))
         .and_then(|r| r);
     if let Err(e) = auth {
         if e.is_auth_rejected()
@@ -247,12 +242,7 @@ async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connectio
         tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
     )
     .await
-    .map_err(|_| DeviceError::Timeout {
-        device: device.into(),
-        stage: Stage::Connect,
-        after: limit,
-        command: None,
-    })?
+    .map_err(|_| DeviceError::timeout(device, Stage::Connect, limit))?
     .map_err(|e| DeviceError::Unreachable {
         device: device.into(),
         addr: addr.clone(),
@@ -262,12 +252,7 @@ async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connectio
     let result = tokio::time::timeout(limit, client::connect_stream(config, tcp, handler)).await;
     let handle = match result {
         Err(_) => {
-            return Err(DeviceError::Timeout {
-                device: device.into(),
-                stage: Stage::Handshake,
-                after: limit,
-                command: None,
-            });
+            return Err(DeviceError::timeout(device, Stage::Handshake, limit));
         }
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {

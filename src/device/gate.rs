@@ -162,6 +162,18 @@ impl LoginGate {
         self.state.borrow().proof.clone()
     }
 
+    /// Why no device of this profile may send its credentials any more, if
+    /// one refused them.
+    pub fn rejection(&self) -> Option<String> {
+        match &self.state.borrow().proof {
+            Proof::Rejected(by) => Some(format!(
+                "the credentials of profile {} were rejected by {by}",
+                self.profile
+            )),
+            _ => None,
+        }
+    }
+
     /// A device refused the credentials (the first to, or one after they
     /// were proven): nobody sends them again in this run.
     pub fn reject(&self, device: &str) {
@@ -219,14 +231,9 @@ impl LoginGate {
             };
             let waiting_for = match proof {
                 Proof::Proven => return Ok(None),
-                Proof::Rejected(by) => {
-                    return Err(gate.withhold(
-                        device,
-                        format!(
-                            "the credentials of profile {} were rejected by {by}; no login was tried",
-                            gate.profile
-                        ),
-                    ));
+                Proof::Rejected(_) => {
+                    let why = gate.rejection().unwrap_or_default();
+                    return Err(gate.withhold(device, format!("{why}; no login was tried")));
                 }
                 Proof::Trying(by) => format!("the login to {by} that tries them first"),
                 Proof::Unproven if first == Some(order) => continue,

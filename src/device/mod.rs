@@ -134,6 +134,16 @@ pub enum DeviceError {
 }
 
 impl DeviceError {
+    /// A stage of connecting that did not finish within `after`.
+    pub(crate) fn timeout(device: &str, stage: Stage, after: Duration) -> DeviceError {
+        DeviceError::Timeout {
+            device: device.into(),
+            stage,
+            after,
+            command: None,
+        }
+    }
+
     /// How to fix it, when nightshift knows.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

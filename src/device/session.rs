@@ -165,12 +165,7 @@ impl Session {
             Ok::<_, russh::Error>(ch)
         })
         .await
-        .map_err(|_| DeviceError::Timeout {
-            device: name.clone(),
-            stage: Stage::Prompt,
-            after: limit,
-            command: None,
-        })?
+        .map_err(|_| DeviceError::timeout(&name, Stage::Prompt, limit))?
         .map_err(|e| DeviceError::Ssh {
             device: name.clone(),
             stage: Stage::Prompt,

@@ -46,7 +46,7 @@ use work::Work;
 
 use crate::clock::Clock;
 use crate::config::{Config, Job, JobKind};
-use crate::device::{DeviceLink, GateTicket, LoginGate, Proof};
+use crate::device::{DeviceLink, GateTicket, LoginGate};
 use crate::jobs::acl::{AclJob, Status, push_acl};
 use crate::jobs::exec::run_commands_on;
 use crate::jobs::pots::run_pots;
@@ -207,7 +207,7 @@ impl Engine {
     }
 
     /// Why a device may not start now, if it may not.
-    fn gate(&self, job: &Job, state: &RunState) -> Option<(&'static str, String)> {
+    fn refusal(&self, job: &Job, state: &RunState) -> Option<(&'static str, String)> {
         if self.stop.is_cancelled() {
             return Some((
                 "not-started",
@@ -365,7 +365,7 @@ impl Engine {
                     cap_permits.push(p);
                 }
             }
-            if let Some((status, why)) = self.gate(job, state) {
+            if let Some((status, why)) = self.refusal(job, state) {
                 records.insert(
                     i,
                     self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
@@ -377,11 +377,7 @@ impl Engine {
                 .entry(d.credentials.clone())
                 .or_insert_with(|| LoginGate::new(&d.credentials))
                 .clone();
-            if let Proof::Rejected(who) = gate.proof() {
-                let why = format!(
-                    "the credentials of profile {} were rejected by {who}",
-                    d.credentials
-                );
+            if let Some(why) = gate.rejection() {
                 records.insert(
                     i,
                     self.finish(

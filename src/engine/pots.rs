@@ -23,7 +23,7 @@ impl Engine {
                 devices.push(r);
                 continue;
             }
-            if let Some((status, why)) = self.gate(job, state) {
+            if let Some((status, why)) = self.refusal(job, state) {
                 devices.push(
                     self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
                         .await,

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::device::{
-    DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Proof, Target,
+    DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Target,
 };
 
 /// The links to every target device, with known_hosts files loaded once.
@@ -87,11 +87,7 @@ where
         let Ok(permit) = limit.clone().acquire_owned().await else {
             break;
         };
-        if let Proof::Rejected(by) = gate.proof() {
-            let why = format!(
-                "the credentials of profile {} were rejected by {by}",
-                d.credentials
-            );
+        if let Some(why) = gate.rejection() {
             results.insert(i, not_tried(i, why));
             continue;
         }
