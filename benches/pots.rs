@@ -85,6 +85,7 @@ async fn main() {
             login,
             known,
             gate: None,
+            pacer: None,
             on_step: None,
         },
     )]);
