@@ -85,7 +85,6 @@ async fn main() {
             login,
             known,
             gate: None,
-            pacer: None,
             on_step: None,
         },
     )]);

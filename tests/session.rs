@@ -655,9 +655,9 @@ async fn at_the_login_gate_a_rejected_password_is_sent_once_and_an_unfinished_lo
                 let (f, login) = (f.clone(), login.clone());
                 let mut target = f.target(&format!("ios-{n:03}"));
                 target.ssh.connect_timeout = Duration::from_secs(1);
-                tokio::spawn(async move {
-                    Session::log_in(&target, &login, &f.known, Some(pass), None).await
-                })
+                tokio::spawn(
+                    async move { Session::log_in(&target, &login, &f.known, Some(pass)).await },
+                )
             })
             .collect::<Vec<_>>()
     };

@@ -303,9 +303,7 @@ async fn a_device_whose_login_grace_ran_out_at_the_login_gate_is_reconnected() {
         .expect("the canary proves");
     let (login, pass) = (sshd.login(false), gate.pass(2));
     let waiting =
-        tokio::spawn(
-            async move { Session::log_in(&target, &login, &known, Some(pass), None).await },
-        );
+        tokio::spawn(async move { Session::log_in(&target, &login, &known, Some(pass)).await });
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(!waiting.is_finished(), "it waits at the gate");
     prover.accepted();

@@ -12,7 +12,6 @@ use secrecy::ExposeSecret;
 
 use super::gate::{GatePass, LoginGate, Prover};
 use super::known_hosts::{KnownHosts, Verdict, fingerprint};
-use super::pacer::Pacer;
 use super::{DeviceError, Login, Negotiated, Stage, Target};
 use crate::config::{AlgorithmProfile, HostKeyPolicy};
 
@@ -173,12 +172,11 @@ pub async fn connect(
     login: &Login,
     known: &Arc<KnownHosts>,
     gate: Option<GatePass>,
-    pacer: Option<&Pacer>,
 ) -> Result<Connection, DeviceError> {
     let device = target.name.as_str();
     let limit = target.ssh.connect_timeout;
     // A handshake that fails drops the pass: the next device proves.
-    let mut conn = handshake(target, known, pacer).await?;
+    let mut conn = handshake(target, known).await?;
     if let Some(pass) = gate {
         // What a waiter may wait for between two changes at the gate: an
         // earlier device's connect and key exchange, or the prover's
@@ -194,7 +192,7 @@ pub async fn connect(
         if conn.handle.is_closed() {
             // The device's login grace time ran out while we waited.
             let (prover, learned) = (conn.prover.take(), conn.learned_host_key);
-            conn = handshake(target, known, pacer).await?;
+            conn = handshake(target, known).await?;
             conn.prover = prover;
             conn.learned_host_key |= learned;
         }
@@ -216,11 +214,7 @@ pub async fn connect(
 
 /// TCP connect, SSH key exchange and host-key check, each bounded by the
 /// device's connect timeout.
-async fn handshake(
-    target: &Target,
-    known: &Arc<KnownHosts>,
-    pacer: Option<&Pacer>,
-) -> Result<Connection, DeviceError> {
+async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connection, DeviceError> {
     let device = target.name.as_str();
     let config = Arc::new(client::Config {
         preferred: match target.ssh.algorithms {
@@ -255,13 +249,7 @@ async fn handshake(
         reason: e.to_string(),
     })?;
     let _ = tcp.set_nodelay(true);
-    // The wait for a place is not the device's time: outside its timeout.
-    let place = match pacer {
-        Some(p) => p.admit(limit).await,
-        None => None,
-    };
-    let kex = Pacer::run(place, client::connect_stream(config, tcp, handler));
-    let result = tokio::time::timeout(limit, kex).await;
+    let result = tokio::time::timeout(limit, client::connect_stream(config, tcp, handler)).await;
     let handle = match result {
         Err(_) => {
             return Err(DeviceError::timeout(device, Stage::Handshake, limit));

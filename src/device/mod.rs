@@ -7,7 +7,6 @@ mod ansi;
 mod connect;
 pub mod gate;
 pub mod known_hosts;
-pub mod pacer;
 pub mod platform;
 mod session;
 mod transcript;
@@ -25,7 +24,6 @@ use thiserror::Error;
 pub use connect::{legacy_algorithms, modern_algorithms};
 pub use gate::{GatePass, GateTicket, LoginGate, Proof};
 pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
-pub use pacer::Pacer;
 pub use session::{Session, display_addr as session_addr};
 
 use crate::config::{Device, SshSettings};
@@ -231,8 +229,6 @@ pub struct DeviceLink {
     /// The run's login gate for this device's credential profile, for its
     /// first login in a job (see [`LoginGate`]).
     pub gate: Option<Arc<GateTicket>>,
-    /// The fleet's key-exchange pacer (see [`Pacer`]).
-    pub pacer: Option<Pacer>,
     /// Told of each step the device's job reaches; the job goes on only
     /// once it returns (the run journal writes it durably).
     pub on_step: Option<StepSink>,
@@ -251,14 +247,7 @@ impl DeviceLink {
     /// touched) does not: this device has accepted the credentials.
     pub async fn open(&self) -> Result<Session, DeviceError> {
         let pass = self.gate.as_ref().and_then(|t| t.take());
-        let mut session = Session::log_in(
-            &self.target,
-            &self.login,
-            &self.known,
-            pass,
-            self.pacer.as_ref(),
-        )
-        .await?;
+        let mut session = Session::log_in(&self.target, &self.login, &self.known, pass).await?;
         session.set_up().await?;
         Ok(session)
     }

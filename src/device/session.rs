@@ -15,7 +15,6 @@ use super::ansi::{AnsiStripper, plain};
 use super::connect::{Client, Connection, connect};
 use super::gate::GatePass;
 use super::known_hosts::KnownHosts;
-use super::pacer::Pacer;
 use super::platform::{PAGER, PlatformSpec, SAVE_QUESTIONS, spec};
 use super::transcript::Transcript;
 use super::{DeviceError, Login, Negotiated, Stage, Target};
@@ -121,7 +120,7 @@ impl Session {
         login: &Login,
         known: &Arc<KnownHosts>,
     ) -> Result<Session, DeviceError> {
-        let mut s = Session::log_in(target, login, known, None, None).await?;
+        let mut s = Session::log_in(target, login, known, None).await?;
         s.set_up().await?;
         Ok(s)
     }
@@ -136,9 +135,8 @@ impl Session {
         login: &Login,
         known: &Arc<KnownHosts>,
         gate: Option<GatePass>,
-        pacer: Option<&Pacer>,
     ) -> Result<Session, DeviceError> {
-        let mut conn = connect(target, login, known, gate, pacer).await?;
+        let mut conn = connect(target, login, known, gate).await?;
         let prover = conn.prover.take();
         let result = Session::start_shell(conn, target, login).await;
         if let Some(prover) = prover {

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::device::{
-    DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Pacer, Target,
+    DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Target,
 };
 
 /// The links to every target device, with known_hosts files loaded once.
@@ -21,8 +21,6 @@ pub fn links(
 ) -> Result<BTreeMap<usize, DeviceLink>, KnownHostsError> {
     let mut known: HashMap<PathBuf, Arc<KnownHosts>> = HashMap::new();
     let mut out = BTreeMap::new();
-    // One pacer for the fleet: key exchanges share this process's CPU.
-    let pacer = Pacer::default();
     for &i in targets {
         let d = &config.devices[i];
         let kh = match known.get(&d.ssh.known_hosts) {
@@ -41,7 +39,6 @@ pub fn links(
                     login: login.clone(),
                     known: kh,
                     gate: None,
-                    pacer: Some(pacer.clone()),
                     on_step: None,
                 },
             );
