@@ -4,8 +4,9 @@
 //! ratio, this process's CPU seconds and its peak RSS per in-flight device.
 //!
 //! Run: `cargo bench --bench engine -- [DEVICES] [CONCURRENCY] [LATENCY_MS]
-//! [--timeline]` (defaults 5000 1000 50). The lab is a separate
-//! `nightshift lab` process.
+//! [--timeline] [--phases]` (defaults 5000 1000 50). The lab is a separate
+//! `nightshift lab` process. `--phases` adds where each device's time went
+//! (alone, in the first wave, later), each wave's spread and the tail.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,6 +25,8 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 mod common;
+#[path = "common/phases.rs"]
+mod phases;
 
 // The engine runs in this process: the same allocator as the binary.
 #[cfg(feature = "mimalloc")]
@@ -37,6 +40,9 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let phases = std::env::args()
+        .any(|a| a == "--phases")
+        .then(phases::record);
     let devices: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let latency: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
@@ -144,6 +150,7 @@ async fn main() {
         .await
         .unwrap();
     let wall = t.elapsed().as_secs_f64();
+    let phases = phases.map(|log| phases::report(&log, t, concurrency));
     let (cpu, lab_cpu) = (cpu_secs(me) - cpu0, cpu_secs(lab_pid) - lab_cpu0);
     let hwm = status_kib(me, "VmHWM:");
     let counts = report.counts();
@@ -170,4 +177,7 @@ async fn main() {
         hwm.saturating_sub(rss0) as f64 / concurrency as f64,
         rss0 as f64 / 1024.0
     );
+    if let Some(text) = phases {
+        print!("{text}");
+    }
 }

@@ -88,6 +88,63 @@ async fn ios_login_enable_commands_and_algorithms() {
     s.close().await;
 }
 
+/// Where a device's time goes is in the debug log, phase by phase, with
+/// each phase's duration (the engine bench's `--phases` reads the same).
+#[tokio::test]
+async fn each_phase_of_a_session_is_a_debug_event_with_its_duration() {
+    use std::sync::Mutex;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    type Lines = Arc<Mutex<Vec<String>>>;
+    struct Capture(Lines);
+    struct Fields(String);
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={v:?}", f.name()));
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            let mut f = Fields(String::new());
+            e.record(&mut f);
+            self.0.lock().unwrap().push(f.0);
+        }
+    }
+    let lines: Lines = Arc::default();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(Capture(lines.clone())),
+    );
+    let f = Fixture::new(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut s = f.open("ios-001").await.unwrap();
+    s.command("show version").await.unwrap();
+    s.close().await;
+    let lines = lines.lock().unwrap();
+    let mut at = 0;
+    for phase in [
+        "key exchange done",
+        "authenticated",
+        "prompt found",
+        "enabled",
+        "answered",
+        "logged out",
+    ] {
+        let found = lines[at..].iter().position(|l| {
+            l.starts_with(&format!(" message={phase} "))
+                && l.contains(" device=ios-001")
+                && (phase == "logged out" || l.contains(" ms="))
+        });
+        let Some(i) = found else {
+            panic!("no {phase:?} event after {:#?}", &lines[..at]);
+        };
+        at += i + 1;
+    }
+}
+
 #[tokio::test]
 async fn long_output_split_into_packets_and_pages_comes_back_whole() {
     let f = Fixture::new(LabSpec {

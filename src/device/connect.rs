@@ -66,6 +66,10 @@ struct Report {
 }
 
 pub struct Client {
+    /// The device's name and when its TCP connection opened, for the
+    /// key exchange's debug event.
+    device: String,
+    opened: std::time::Instant,
     host: String,
     port: u16,
     policy: HostKeyPolicy,
@@ -118,6 +122,12 @@ impl client::Handler for Client {
         names: &russh::Names,
         _s: &mut client::Session,
     ) -> Result<(), Self::Error> {
+        tracing::debug!(
+            device = %self.device,
+            kex = names.kex.as_ref(),
+            ms = self.opened.elapsed().as_millis() as u64,
+            "key exchange done"
+        );
         lock(&self.report).negotiated = Negotiated {
             kex: names.kex.as_ref().to_string(),
             host_key: names.key.to_string(),
@@ -178,6 +188,7 @@ pub async fn connect(
     // A handshake that fails drops the pass: the next device proves.
     let mut conn = handshake(target, known).await?;
     if let Some(pass) = gate {
+        let arrived = std::time::Instant::now();
         // What a waiter may wait for between two changes at the gate: an
         // earlier device's connect and key exchange, or the prover's
         // authentication, shell, prompt and enable, each bounded by one of
@@ -196,7 +207,13 @@ pub async fn connect(
             conn.prover = prover;
             conn.learned_host_key |= learned;
         }
+        tracing::debug!(
+            device = %device,
+            waited_ms = arrived.elapsed().as_millis() as u64,
+            "through the login gate"
+        );
     }
+    let auth_start = std::time::Instant::now();
     let auth = tokio::time::timeout(limit, authenticate(&mut conn.handle, device, login))
         .await
         .map_err(|_| DeviceError::timeout(device, Stage::Auth, limit))
@@ -209,6 +226,11 @@ pub async fn connect(
         }
         return Err(e);
     }
+    tracing::debug!(
+        device = %device,
+        ms = auth_start.elapsed().as_millis() as u64,
+        "authenticated"
+    );
     Ok(conn)
 }
 
@@ -229,6 +251,8 @@ async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connectio
     });
     let report = Arc::new(Mutex::new(Report::default()));
     let handler = Client {
+        device: device.to_string(),
+        opened: std::time::Instant::now(),
         host: target.host.clone(),
         port: target.port,
         policy: target.ssh.host_key_policy,

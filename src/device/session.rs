@@ -199,9 +199,13 @@ impl Session {
             enable_secret: login.enable_secret.clone(),
             transcript,
         };
+        let opened = Instant::now();
         s.find_prompt().await?;
+        tracing::debug!(device = %s.name, ms = opened.elapsed().as_millis() as u64, "prompt found");
         if s.spec.has_enable && !s.privileged() && s.enable_secret.is_some() {
+            let asked = Instant::now();
             s.enable().await?;
+            tracing::debug!(device = %s.name, ms = asked.elapsed().as_millis() as u64, "enabled");
         }
         Ok(s)
     }
@@ -516,8 +520,9 @@ impl Session {
         command: &str,
         answers: &[(Regex, &str)],
     ) -> Result<String, DeviceError> {
+        let sent = Instant::now();
         self.send_raw(&format!("{command}\r"), false).await?;
-        let deadline = Instant::now() + self.timeout;
+        let deadline = sent + self.timeout;
         let mut collected = String::new();
         loop {
             let chunk = self
@@ -554,6 +559,7 @@ impl Session {
                 }
             }
         }
+        tracing::trace!(device = %self.name, ms = sent.elapsed().as_millis() as u64, "answered");
         let text = plain(&collected);
         let mut lines: Vec<&str> = text.lines().collect();
         lines.pop(); // the prompt
@@ -679,6 +685,7 @@ impl Session {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+        tracing::debug!(device = %self.name, "logged out");
     }
 }
 

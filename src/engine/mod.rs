@@ -413,6 +413,7 @@ impl Engine {
                         at: clock.now(),
                     })
                     .await;
+                tracing::debug!(job = %job_name, device = %name, "device started");
                 let (record, rejected) = match link {
                     Some(link) => work.run(&link, in_flight).await,
                     None => (
