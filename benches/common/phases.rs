@@ -167,7 +167,8 @@ pub fn report(log: &Log, t0: Instant, wave: usize) -> String {
         )
         .unwrap();
     }
-    let busy: f64 = ends.iter().map(|(s, e)| e - s).sum::<f64>() / wave as f64;
+    let slots = wave.min(ends.len()).max(1);
+    let busy: f64 = ends.iter().map(|(s, e)| e - s).sum::<f64>() / slots as f64;
     let last = ends.iter().map(|c| c.1).fold(0.0, f64::max);
     writeln!(
         out,
