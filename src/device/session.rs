@@ -522,7 +522,7 @@ impl Session {
     ) -> Result<String, DeviceError> {
         let sent = Instant::now();
         self.send_raw(&format!("{command}\r"), false).await?;
-        let deadline = sent + self.timeout;
+        let deadline = Instant::now() + self.timeout;
         let mut collected = String::new();
         loop {
             let chunk = self

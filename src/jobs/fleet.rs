@@ -92,9 +92,12 @@ where
             continue;
         }
         let (work, name) = (work.clone(), d.name.clone());
+        // Enrolled here, in inventory order, not when the task first runs:
+        // the first device in order proves the profile.
+        let ticket = GateTicket::new(gate.pass(i as u64));
         set.spawn(async move {
             let _permit = permit;
-            let r = work(i, GateTicket::new(gate.pass(i as u64))).await;
+            let r = work(i, ticket).await;
             if r.auth_rejected() {
                 gate.reject(&name);
             }
