@@ -4,8 +4,11 @@
 //! ratio, this process's CPU seconds and its peak RSS per in-flight device.
 //!
 //! Run: `cargo bench --bench engine -- [DEVICES] [CONCURRENCY] [LATENCY_MS]
-//! [--timeline] [--phases]` (defaults 5000 1000 50). The lab is a separate
-//! `nightshift lab` process. `--phases` adds where each device's time went
+//! [--runs N] [--timeline] [--phases]` (defaults 5000 1000 50, one run). The
+//! lab is a separate `nightshift lab` process, a fresh one for each run.
+//! `--runs N` repeats the whole measurement and ends with the median ratio,
+//! its range and how many runs met the target: one run's ratio moves by
+//! ±0.03 with the host. `--phases` adds where each device's time went
 //! (alone, in the first wave, later), each wave's spread and the tail.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -34,18 +37,152 @@ mod phases;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::{cpu_secs, status_kib};
 
+/// The bench's targets (issue #7).
+const RATIO_TARGET: f64 = 1.25;
+const KIB_TARGET: f64 = 100.0;
+
+/// One run's figures.
+struct Figures {
+    wall: f64,
+    ideal: f64,
+    cpu_ms_per_device: f64,
+    kib_per_device: f64,
+}
+
+impl Figures {
+    fn ratio(&self) -> f64 {
+        self.wall / self.ideal
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let mut numbers = Vec::new();
+    let mut runs = 1;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            _ if a.starts_with("--") => {}
+            _ => numbers.push(a),
+        }
+    }
     let phases = std::env::args()
         .any(|a| a == "--phases")
         .then(phases::record);
-    let devices: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
-    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let latency: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let devices: usize = numbers.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let concurrency: usize = numbers.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let latency: u64 = numbers.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let runs = runs.max(1);
+    if runs > 1 {
+        // Each run in a fresh process of its own, as a single run is: a
+        // process that already ran once keeps its allocator's pages, which
+        // would hide the next run's peak memory.
+        let mut all = Vec::new();
+        for run in 1..=runs {
+            println!("run {run} of {runs}");
+            all.push(child_run());
+        }
+        summary(&all);
+        return;
+    }
+    println!(
+        "engine: ACL push over {devices} lab devices, {latency} ms per command, concurrency {concurrency}"
+    );
+    let f = measure(devices, concurrency, latency, phases.as_ref()).await;
+    if std::env::var_os(CHILD).is_some() {
+        println!(
+            "{CHILD} {} {} {} {}",
+            f.wall, f.ideal, f.cpu_ms_per_device, f.kib_per_device
+        );
+    }
+}
+
+/// Set in a run's own process; it then ends its output with its figures.
+const CHILD: &str = "NIGHTSHIFT_ENGINE_BENCH_RUN";
+
+/// This bench again, with the same arguments but one run: prints its output
+/// and returns its figures.
+fn child_run() -> Figures {
+    let args: Vec<String> = {
+        let mut args = std::env::args().skip(1);
+        let mut kept = Vec::new();
+        while let Some(a) = args.next() {
+            if a == "--runs" {
+                args.next();
+            } else {
+                kept.push(a);
+            }
+        }
+        kept
+    };
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(&args)
+        .env(CHILD, "1")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "a run failed: {}", out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut figures = None;
+    for line in text.lines() {
+        match line.strip_prefix(CHILD) {
+            Some(rest) => {
+                let v: Vec<f64> = rest
+                    .split_whitespace()
+                    .map(|x| x.parse().unwrap())
+                    .collect();
+                figures = Some(Figures {
+                    wall: v[0],
+                    ideal: v[1],
+                    cpu_ms_per_device: v[2],
+                    kib_per_device: v[3],
+                });
+            }
+            None => println!("{line}"),
+        }
+    }
+    figures.expect("the run printed no figures")
+}
+
+/// The median, smallest and largest of `v`.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
+}
+
+fn summary(all: &[Figures]) {
+    let (ratio, lo, hi) = spread(all.iter().map(Figures::ratio).collect());
+    let met = all.iter().filter(|f| f.ratio() <= RATIO_TARGET).count();
+    let (cpu, cpu_lo, cpu_hi) = spread(all.iter().map(|f| f.cpu_ms_per_device).collect());
+    let (kib, _, kib_hi) = spread(all.iter().map(|f| f.kib_per_device).collect());
+    println!("summary of {} runs", all.len());
+    println!(
+        "  ratio                    {ratio:>8.3}  median; {lo:.3}–{hi:.3}; {met} of {} within {RATIO_TARGET}",
+        all.len()
+    );
+    println!(
+        "  CPU (nightshift)         {cpu:>8.2} ms per device, median; {cpu_lo:.2}–{cpu_hi:.2}"
+    );
+    println!(
+        "  RSS / in-flight device   {kib:>8.1} KiB median; at most {kib_hi:.1} (target {KIB_TARGET})"
+    );
+}
+
+/// One whole measurement against a fresh lab: one device alone (median of
+/// three), then the run; prints its figures.
+async fn measure(
+    devices: usize,
+    concurrency: usize,
+    latency: u64,
+    phases: Option<&phases::Log>,
+) -> Figures {
     let dir = std::env::temp_dir().join(format!("nightshift-engine-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("lab.toml");
@@ -150,7 +287,7 @@ async fn main() {
         .await
         .unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let phases = phases.map(|log| phases::report(&log, t, concurrency));
+    let phases = phases.map(|log| phases::report(log, t, concurrency));
     let (cpu, lab_cpu) = (cpu_secs(me) - cpu0, cpu_secs(lab_pid) - lab_cpu0);
     let hwm = status_kib(me, "VmHWM:");
     let counts = report.counts();
@@ -158,9 +295,6 @@ async fn main() {
     let _ = lab.wait();
     let _ = std::fs::remove_dir_all(&dir);
     let ideal = devices.div_ceil(concurrency) as f64 * one;
-    println!(
-        "engine: ACL push over {devices} lab devices, {latency} ms per command, concurrency {concurrency}"
-    );
     println!("  results                  {counts:?}");
     println!("  one device alone         {one:>8.3} s");
     println!("  wall                     {wall:>8.2} s");
@@ -179,5 +313,11 @@ async fn main() {
     );
     if let Some(text) = phases {
         print!("{text}");
+    }
+    Figures {
+        wall,
+        ideal,
+        cpu_ms_per_device: cpu * 1000.0 / devices as f64,
+        kib_per_device: hwm.saturating_sub(rss0) as f64 / concurrency as f64,
     }
 }

@@ -17,7 +17,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-type Log = Arc<Mutex<Vec<(String, String, Instant)>>>;
+pub type Log = Arc<Mutex<Vec<(String, String, Instant)>>>;
 
 /// Starts recording; read the log with [`report`] after the run.
 pub fn record() -> Log {
