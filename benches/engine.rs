@@ -43,6 +43,7 @@ const KIB_TARGET: f64 = 100.0;
 
 /// One run's figures.
 struct Figures {
+    host: f64,
     wall: f64,
     ideal: f64,
     cpu_ms_per_device: f64,
@@ -92,8 +93,8 @@ async fn main() {
     let f = measure(devices, concurrency, latency, phases.as_ref()).await;
     if std::env::var_os(CHILD).is_some() {
         println!(
-            "{CHILD} {} {} {} {}",
-            f.wall, f.ideal, f.cpu_ms_per_device, f.kib_per_device
+            "{CHILD} {} {} {} {} {}",
+            f.host, f.wall, f.ideal, f.cpu_ms_per_device, f.kib_per_device
         );
     }
 }
@@ -133,10 +134,11 @@ fn child_run() -> Figures {
                     .map(|x| x.parse().unwrap())
                     .collect();
                 figures = Some(Figures {
-                    wall: v[0],
-                    ideal: v[1],
-                    cpu_ms_per_device: v[2],
-                    kib_per_device: v[3],
+                    host: v[0],
+                    wall: v[1],
+                    ideal: v[2],
+                    cpu_ms_per_device: v[3],
+                    kib_per_device: v[4],
                 });
             }
             None => println!("{line}"),
@@ -162,6 +164,7 @@ fn summary(all: &[Figures]) {
     let met = all.iter().filter(|f| f.ratio() <= RATIO_TARGET).count();
     let (cpu, cpu_lo, cpu_hi) = spread(all.iter().map(|f| f.cpu_ms_per_device).collect());
     let (kib, _, kib_hi) = spread(all.iter().map(|f| f.kib_per_device).collect());
+    let (host, host_lo, host_hi) = spread(all.iter().map(|f| f.host).collect());
     println!("summary of {} runs", all.len());
     println!(
         "  ratio                    {ratio:>8.3}  median; {lo:.3}–{hi:.3}; {met} of {} within {RATIO_TARGET}",
@@ -173,6 +176,25 @@ fn summary(all: &[Figures]) {
     println!(
         "  RSS / in-flight device   {kib:>8.1} KiB median; at most {kib_hi:.1} (target {KIB_TARGET})"
     );
+    println!("  host speed               {host:>8.0} MB/s median; {host_lo:.0}–{host_hi:.0}");
+}
+
+/// How fast this host is just now: SHA-1 over 4 MiB on one core, median of
+/// five, in MB/s. This VM has slow stretches (every process ~25 % slower);
+/// they show here as well as in the run's CPU per device, so that two runs'
+/// ratios can be compared for the engine rather than the host.
+fn host_speed() -> f64 {
+    use sha1::{Digest, Sha1};
+    let data = vec![0x5a_u8; 4 << 20];
+    let mut secs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(Sha1::digest(std::hint::black_box(&data)));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    data.len() as f64 / 1e6 / secs[2]
 }
 
 /// One whole measurement against a fresh lab: one device alone (median of
@@ -253,6 +275,7 @@ async fn measure(
     }
     singles.sort_by(f64::total_cmp);
     let one = singles[1];
+    let host = host_speed();
 
     let me = std::process::id();
     let lab_pid = lab.id();
@@ -297,6 +320,9 @@ async fn measure(
     let ideal = devices.div_ceil(concurrency) as f64 * one;
     println!("  results                  {counts:?}");
     println!("  one device alone         {one:>8.3} s");
+    println!(
+        "  host speed               {host:>8.0} MB/s  (SHA-1 on one core, just before the run)"
+    );
     println!("  wall                     {wall:>8.2} s");
     println!("  ideal                    {ideal:>8.2} s  (devices / concurrency x one device)");
     println!("  ratio                    {:>8.3}", wall / ideal);
@@ -315,6 +341,7 @@ async fn measure(
         print!("{text}");
     }
     Figures {
+        host,
         wall,
         ideal,
         cpu_ms_per_device: cpu * 1000.0 / devices as f64,
