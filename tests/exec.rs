@@ -120,6 +120,12 @@ async fn one_failed_device_does_not_stop_the_others() {
         stdout.contains("--- show foo\nerror: ios-001: `show foo` was refused: % Invalid input"),
         "{stdout}"
     );
+    // Once, under the command; not again as the device's error.
+    assert_eq!(
+        stdout.matches("ios-001: `show foo` was refused").count(),
+        1,
+        "{stdout}"
+    );
     assert_eq!(lab.stats().auth_failures, 1);
     lab.shutdown().await;
 }

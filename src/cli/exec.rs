@@ -168,7 +168,15 @@ pub async fn run_commands(
 fn print_result(out: &mut impl std::io::Write, r: &DeviceResult) -> std::io::Result<()> {
     let failed = if r.status == "ok" { "" } else { " FAILED" };
     writeln!(out, "=== {} ({}){failed} ===", r.name, r.address)?;
-    if let Some(e) = &r.error {
+    // A refused command's error is the device's error too: say it once,
+    // under the command, with the hint after it.
+    let under_a_command = r
+        .error
+        .as_ref()
+        .is_some_and(|e| r.outputs.iter().any(|c| c.error.as_ref() == Some(e)));
+    if let Some(e) = &r.error
+        && !under_a_command
+    {
         writeln!(out, "error: {e}")?;
         if let Some(h) = &r.hint {
             writeln!(out, "hint: {h}")?;
@@ -185,5 +193,51 @@ fn print_result(out: &mut impl std::io::Write, r: &DeviceResult) -> std::io::Res
             _ => {}
         }
     }
+    if under_a_command && let Some(h) = &r.hint {
+        writeln!(out, "hint: {h}")?;
+    }
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::exec::CommandResult;
+
+    fn printed(r: &DeviceResult) -> String {
+        let mut out = Vec::new();
+        print_result(&mut out, r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_refused_command_is_reported_once_with_its_hint() {
+        let refused = "r1: `show clock` was refused: % Invalid input detected at '^' marker.";
+        let mut r = DeviceResult::new("r1", "192.0.2.1:22".into());
+        r.error = Some(refused.into());
+        r.hint = Some("the device does not accept this command as written".into());
+        r.outputs.push(CommandResult {
+            command: "show clock".into(),
+            output: None,
+            error: Some(refused.into()),
+        });
+        let text = printed(&r);
+        assert_eq!(text.matches(refused).count(), 1, "{text}");
+        assert!(
+            text.ends_with("hint: the device does not accept this command as written\n\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_device_that_could_not_be_reached_shows_its_error_and_hint() {
+        let mut r = DeviceResult::new("r2", "192.0.2.2:22".into());
+        r.error = Some("r2: cannot connect".into());
+        r.hint = Some("check that the device is up".into());
+        let text = printed(&r);
+        assert!(
+            text.contains("error: r2: cannot connect\nhint: check that the device is up\n"),
+            "{text}"
+        );
+    }
 }
