@@ -5,9 +5,9 @@
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
-use super::super::ansi::plain;
-use super::super::{DeviceError, Stage};
 use super::{PASSWORD, SAVE_ANSWERS, Session, last_line};
+use crate::device::ansi::plain;
+use crate::device::{DeviceError, Stage};
 
 impl Session {
     /// Saves the running config, answering the questions saving asks.
