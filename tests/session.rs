@@ -111,9 +111,17 @@ async fn each_phase_of_a_session_is_a_debug_event_with_its_duration() {
         }
     }
     let lines: Lines = Arc::default();
+    // tracing caches each callsite's interest for the whole process, and
+    // while only one dispatcher exists it asks the default of the thread
+    // that reaches the callsite first (tokio-rs/tracing#3611): a sibling
+    // test sending a command with no subscriber turned `answered` off for
+    // this test too. With a second dispatcher alive, tracing asks every
+    // registered one.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let _log = tracing::subscriber::set_default(
         tracing_subscriber::registry().with(Capture(lines.clone())),
     );
+    tracing::callsite::rebuild_interest_cache();
     let f = Fixture::new(LabSpec {
         ios: 1,
         nxos: 0,
