@@ -39,19 +39,37 @@ impl Progress {
         *p.counts.entry(status.into()).or_insert(0) += 1;
     }
 
-    /// E.g. `lock-it-down: 120/500 devices (110 changed, 2 failed)`.
+    /// E.g. `lock-it-down: 120/500 devices (110 changed, 2 failed)`; before
+    /// the first device ends, `lock-it-down: 0/500 devices`.
     pub fn line(&self) -> String {
         let p = self.lock();
         if p.job.is_empty() {
             return "starting".into();
         }
+        let head = format!("{}: {}/{} devices", p.job, p.done, p.total);
+        if p.counts.is_empty() {
+            return head;
+        }
         let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        format!(
-            "{}: {}/{} devices ({})",
-            p.job,
-            p.done,
-            p.total,
-            counts.join(", ")
-        )
+        format!("{head} ({})", counts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn the_line_counts_devices_per_status_and_starts_over_for_each_job() {
+        let p = Progress::default();
+        assert_eq!(p.line(), "starting");
+        p.start_job("lock-it-down", 5);
+        assert_eq!(p.line(), "lock-it-down: 0/5 devices");
+        p.done("changed");
+        p.done("failed");
+        p.done("changed");
+        assert_eq!(p.line(), "lock-it-down: 3/5 devices (2 changed, 1 failed)");
+        p.start_job("pots", 2);
+        assert_eq!(p.line(), "pots: 0/2 devices");
     }
 }
