@@ -470,3 +470,73 @@ async fn an_opening_found_closed_whose_run_had_started_is_reported_interrupted_n
     );
     s.lab.shutdown().await;
 }
+
+/// While a window runs, `nightshift status` (over the control socket) shows
+/// its progress: the job, devices done of all, and the counts per status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_running_windows_progress() {
+    let s = setup(
+        LabSpec {
+            ios: 6,
+            nxos: 0,
+            latency: Duration::from_millis(30),
+            ..Default::default()
+        },
+        &window("nightly", "0 3 * * *", "UTC", "1h"),
+    )
+    .await;
+    // One device at a time: the run lasts a few seconds.
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("concurrency = 20\n", "concurrency = 1\n");
+    std::fs::write(&s.config, text).unwrap();
+    let clock = Arc::new(OffsetClock::at(utc("2026-06-01T02:59:59Z")));
+    let (task, shutdown, _notes) = start(&s.config, clock);
+    let config = s.config.clone();
+    let seen = tokio::task::spawn_blocking(move || {
+        let t0 = std::time::Instant::now();
+        loop {
+            let out = common::text(&common::ns(&config, &["status"], ""));
+            if out
+                .lines()
+                .any(|l| l.starts_with("running:") && l.contains("changed)"))
+            {
+                return out;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no progress in 30 s: {out}"
+            );
+            #[allow(clippy::disallowed_methods)] // polls another process
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let line = seen.lines().find(|l| l.starts_with("running:")).unwrap();
+    let progress = line
+        .strip_prefix("running:")
+        .unwrap()
+        .trim()
+        .strip_prefix("nightly lock-it-down: ")
+        .unwrap_or_else(|| panic!("{seen}"));
+    // e.g. `2/6 devices (2 changed)`, fewer than all done.
+    let (done, rest) = progress.split_once("/6 devices (").unwrap();
+    let done: usize = done.parse().unwrap();
+    assert!((1..6).contains(&done), "{seen}");
+    assert_eq!(rest, format!("{done} changed)"), "{seen}");
+    assert!(
+        seen.contains(&format!(
+            "now:         running nightly: lock-it-down: {done}/6"
+        )),
+        "{seen}"
+    );
+    let report = history(&s.state, "nightly-20260601T0300Z", Duration::from_secs(60)).await;
+    assert!(
+        common::statuses(&report).iter().all(|s| *s == "changed"),
+        "{report}"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+    s.lab.shutdown().await;
+}
