@@ -86,6 +86,7 @@ async fn main() {
             known,
             gate: None,
             on_step: None,
+            may_change: None,
         },
     )]);
     let guard = Duration::from_secs_f64(scale);

@@ -164,7 +164,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         let ticker = tokio::spawn(show_progress(engine.progress.clone(), stop.clone()));
         let signals = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nnightshift run: stopping: no new device starts; devices in flight finish their step");
+                eprintln!("\nnightshift run: stopping: no new device starts and no new change begins; changes under way are verified or restored");
                 stop.cancel();
             }
         });

@@ -232,7 +232,14 @@ pub struct DeviceLink {
     /// Told of each step the device's job reaches; the job goes on only
     /// once it returns (the run journal writes it durably).
     pub on_step: Option<StepSink>,
+    /// Asked just before a change to the device begins: `Some(why)` when it
+    /// must not begin any more (the window has closed, the run was
+    /// stopped). The device is then left as it was found.
+    pub may_change: Option<ChangeGuard>,
 }
+
+/// See [`DeviceLink::may_change`].
+pub type ChangeGuard = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// See [`DeviceLink::on_step`].
 pub type StepSink = Arc<

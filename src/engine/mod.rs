@@ -392,6 +392,11 @@ impl Engine {
             let mut link = self.links.get(&i).cloned();
             if let Some(l) = link.as_mut() {
                 l.on_step = Some(step_sink(&state.journal, &job.name, &d.name));
+                l.may_change = Some(work::change_guard(
+                    self.stop.clone(),
+                    state.deadline,
+                    self.clock.clone(),
+                ));
                 l.gate = Some(GateTicket::new(gate.pass(i as u64)));
             }
             let in_flight = state

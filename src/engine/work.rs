@@ -15,6 +15,7 @@ impl Work {
             Work::Acl(job, dry_run) => {
                 let r = push_acl(link, job, *dry_run, in_flight).await;
                 let reason = match r.status {
+                    Status::NotStarted => r.error.clone(),
                     Status::Failed | Status::Skipped => {
                         let mut why = format!(
                             "{}{}",
@@ -62,4 +63,26 @@ impl Work {
             }
         }
     }
+}
+
+/// Whether a device's change may still begin: not once the run was stopped
+/// (SIGTERM, Ctrl-C) or its window has closed. A device that connected
+/// before then stops at this safe point, as it was found.
+pub(super) fn change_guard(
+    stop: CancellationToken,
+    deadline: Option<DateTime<Utc>>,
+    clock: Arc<dyn Clock>,
+) -> crate::device::ChangeGuard {
+    Arc::new(move || {
+        if stop.is_cancelled() {
+            return Some(
+                "the run was stopped before this device's change began; nothing was changed".into(),
+            );
+        }
+        let closed = deadline.filter(|d| clock.now() >= *d)?;
+        Some(format!(
+            "window closed at {} before this device's change began; nothing was changed",
+            closed.format("%H:%M:%S UTC")
+        ))
+    })
 }

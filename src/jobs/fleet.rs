@@ -40,6 +40,7 @@ pub fn links(
                     known: kh,
                     gate: None,
                     on_step: None,
+                    may_change: None,
                 },
             );
         }

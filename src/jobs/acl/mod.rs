@@ -88,6 +88,9 @@ pub enum Status {
     WouldChange,
     Failed,
     Skipped,
+    /// Read, but its change did not begin: the window closed or the run
+    /// was stopped first. Nothing was changed.
+    NotStarted,
 }
 
 impl Status {
@@ -98,6 +101,7 @@ impl Status {
             Status::WouldChange => "would-change",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::NotStarted => "not-started",
         }
     }
 }
@@ -280,8 +284,16 @@ pub async fn push_acl(
     };
     let want = job.entries();
     let unchanged = before.exists && before.entries_only() == want;
+    // A new change must not begin once the window has closed or the run
+    // was stopped; completing or restoring an earlier attempt's change
+    // (`in_flight`) still may.
+    let refused = if !dry_run && !unchanged && !in_flight {
+        link.may_change.as_ref().and_then(|may| may())
+    } else {
+        None
+    };
     // Changing now, or completing the change an earlier attempt made.
-    if !dry_run && (!unchanged || in_flight) {
+    if !dry_run && (!unchanged || in_flight) && refused.is_none() {
         // Journalled before the first change: a crash from here on may
         // leave the device partly changed, and the report must say so.
         steps.done_then("read", "applying").await;
@@ -292,6 +304,13 @@ pub async fn push_acl(
     r.bindings = before.bindings.clone();
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
+    if let Some(why) = refused {
+        r.status = Status::NotStarted;
+        r.error = Some(why);
+        r.steps = steps.done;
+        s.close().await;
+        return r;
+    }
     if unchanged {
         r.after = r.before.clone();
         if !in_flight || dry_run {

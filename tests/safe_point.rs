@@ -1,0 +1,133 @@
+//! Devices in flight when a run must end — its window closes, or it is
+//! stopped (SIGTERM, Ctrl-C) — stop at a safe point: one that has not begun
+//! its change leaves the device as it found it; one that has begun runs to
+//! verification or restore (see `resume_after_kill_9…` and the ACL tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::PASSWORD;
+use nightshift::clock::{Clock, SystemClock};
+use nightshift::config::Config;
+use nightshift::device::Login;
+use nightshift::engine::{Engine, Progress, RunPlan, RunReport};
+use nightshift::jobs::fleet;
+use nightshift::lab::{Lab, LabSpec};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+/// Two IOS devices answering each command after 500 ms, pushed one at a
+/// time with a budget of 1 s: reaching the change takes a device ≥ 3.5 s
+/// (seven round trips or more: prompt, enable and its secret, set-up,
+/// reading the ACL and its bindings).
+async fn slow_fleet() -> (Lab, tempfile::TempDir, Engine) {
+    let (lab, dir, path) = common::lab_with_config(LabSpec {
+        ios: 2,
+        nxos: 0,
+        latency: Duration::from_millis(500),
+        ..Default::default()
+    })
+    .await;
+    let mut config = Config::load(&path, SystemClock.now()).unwrap();
+    for j in &mut config.jobs {
+        j.concurrency = 1;
+        j.budget = Duration::from_secs(1);
+    }
+    let login = Login {
+        username: "admin".into(),
+        password: Some(SecretString::from(PASSWORD)),
+        enable_secret: Some(SecretString::from(PASSWORD)),
+        key: None,
+    };
+    let targets: Vec<usize> = (0..config.devices.len()).collect();
+    let logins = HashMap::from([("lab".to_string(), login)]);
+    let links = Arc::new(fleet::links(&config, &targets, &logins).unwrap());
+    let engine = Engine {
+        config: Arc::new(config),
+        links,
+        clock: Arc::new(SystemClock),
+        stop: CancellationToken::new(),
+        progress: Arc::new(Progress::default()),
+    };
+    (lab, dir, engine)
+}
+
+fn plan(deadline: Option<chrono::DateTime<chrono::Utc>>) -> RunPlan {
+    RunPlan {
+        run_id: "safe-point".into(),
+        window: deadline.map(|_| "nightly".into()),
+        jobs: vec!["lock-it-down".into()],
+        deadline,
+        dry_run: false,
+        only: None,
+    }
+}
+
+fn record<'a>(report: &'a RunReport, device: &str) -> (&'a str, &'a str) {
+    let d = report.jobs[0]
+        .devices
+        .iter()
+        .find(|d| d.device == device)
+        .unwrap_or_else(|| panic!("{device} in {report:?}"));
+    (d.status.as_str(), d.reason.as_deref().unwrap_or_default())
+}
+
+/// The window closes while the first device is still reading: it does not
+/// begin its change after the close, and the second is not started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_reaches_its_change_after_the_window_closed_is_left_as_it_was() {
+    let (lab, _dir, engine) = slow_fleet().await;
+    // Time for the first device to start (1 s budget), not to reach its change.
+    let deadline = SystemClock.now() + chrono::Duration::milliseconds(2_000);
+    let report = engine.run(&plan(Some(deadline))).await.unwrap();
+    let (status, why) = record(&report, "ios-001");
+    assert_eq!(status, "not-started", "{report:?}");
+    assert!(
+        why.starts_with("window closed at ")
+            && why.ends_with("before this device's change began; nothing was changed"),
+        "{why}"
+    );
+    let (status, why) = record(&report, "ios-002");
+    assert_eq!(status, "not-started");
+    assert!(why.starts_with("window closed at "), "{why}");
+    let first = lab.stats().device("ios-001").unwrap().clone();
+    assert_eq!(first.logins, 1, "it did connect and read");
+    assert_eq!(
+        first.config_lines, 0,
+        "nothing was sent in configuration mode"
+    );
+    assert_eq!(first.unprotected_ms, 0);
+    assert_eq!(lab.stats().device("ios-002").unwrap().logins, 0);
+    lab.shutdown().await;
+}
+
+/// Stopped (as by SIGTERM) while the first device is reading: it does not
+/// begin its change, and no other device starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_before_a_devices_change_began_leaves_the_device_as_it_was() {
+    let (lab, _dir, engine) = slow_fleet().await;
+    let stop = engine.stop.clone();
+    let stopper = tokio::spawn(async move {
+        // Started and logging in by now, far from its change (≥ 3.5 s).
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        stop.cancel();
+    });
+    let report = engine.run(&plan(None)).await.unwrap();
+    stopper.await.unwrap();
+    let (status, why) = record(&report, "ios-001");
+    assert_eq!(status, "not-started", "{report:?}");
+    assert_eq!(
+        why,
+        "the run was stopped before this device's change began; nothing was changed"
+    );
+    assert_eq!(record(&report, "ios-002").0, "not-started");
+    let first = lab.stats().device("ios-001").unwrap().clone();
+    assert_eq!(first.logins, 1);
+    assert_eq!(first.config_lines, 0);
+    assert_eq!(lab.stats().device("ios-002").unwrap().logins, 0);
+    lab.shutdown().await;
+}
