@@ -175,6 +175,38 @@ async fn a_failed_device_is_skipped_by_later_jobs_and_the_failure_brake_holds_ti
     lab.shutdown().await;
 }
 
+/// `max_failures` as a share of the tier: one failure in three (33 %) holds
+/// the next tier under "30%", not under "50%".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_brake_as_a_percentage_of_the_tier() {
+    for (share, held) in [("30%", true), ("50%", false)] {
+        let faults = vec!["reject:ios-002:3".parse().unwrap()];
+        let (lab, _dir, config) = fleet(
+            LabSpec {
+                ios: 3,
+                nxos: 2,
+                faults,
+                ..Default::default()
+            },
+            "",
+            &format!("max_failures = \"{share}\"\n"),
+        )
+        .await;
+        let (code, v, text) = run(&config, &["lock-it-down"]).await;
+        assert_eq!(code, Some(1), "{text}");
+        assert_eq!(status_of(&v, "lock-it-down", "ios-002").0, "failed");
+        let (status, why) = status_of(&v, "lock-it-down", "nxos-001");
+        if held {
+            assert_eq!(status, "held", "{share}: {text}");
+            assert!(why.contains("tier 1: 1 of 3 devices failed"), "{why}");
+            assert_eq!(lab.stats().device("nxos-001").unwrap().logins, 0);
+        } else {
+            assert_eq!(status, "changed", "{share}: {text}");
+        }
+        lab.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lockout_brake_stops_new_devices_after_one_rejection() {
     let faults = ["auth:ios-003", "auth:ios-004", "auth:ios-005"]

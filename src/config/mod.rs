@@ -294,3 +294,21 @@ impl Config {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MaxFailures;
+
+    #[test]
+    fn a_brake_trips_on_more_failures_than_it_allows() {
+        assert!(!MaxFailures::Count(0).exceeded(0, 10));
+        assert!(MaxFailures::Count(0).exceeded(1, 10));
+        assert!(!MaxFailures::Count(2).exceeded(2, 10));
+        assert!(MaxFailures::Count(2).exceeded(3, 10));
+        // 1 of 10 is 10 %: not more than "10%", more than "9.5%".
+        assert!(!MaxFailures::Percent(10.0).exceeded(1, 10));
+        assert!(MaxFailures::Percent(9.5).exceeded(1, 10));
+        assert!(MaxFailures::Percent(0.0).exceeded(1, 1000));
+        assert!(!MaxFailures::Percent(0.0).exceeded(0, 0), "an empty tier");
+    }
+}
