@@ -175,6 +175,41 @@ async fn a_failed_device_is_skipped_by_later_jobs_and_the_failure_brake_holds_ti
     lab.shutdown().await;
 }
 
+/// The report lists devices in inventory order, not in the order they
+/// finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_in_inventory_order_whatever_the_order_of_completion() {
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 4,
+            nxos: 0,
+            faults: vec!["slow:ios-001:100ms".parse().unwrap()],
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let (code, v, text) = run(&config, &["lock-it-down"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    let st = lab.stats();
+    let ended = |d: &str| st.device(d).unwrap().last_logout_ms.unwrap();
+    assert!(ended("ios-001") > ended("ios-004"), "ios-001 finished last");
+    let names: Vec<&str> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ios-001", "ios-002", "ios-003", "ios-004"]);
+    let at = |d: &str| text.find(&format!("=== {d} ")).unwrap();
+    assert!(
+        at("ios-001") < at("ios-002") && at("ios-003") < at("ios-004"),
+        "{text}"
+    );
+    lab.shutdown().await;
+}
+
 /// `max_failures` as a share of the tier: one failure in three (33 %) holds
 /// the next tier under "30%", not under "50%".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
