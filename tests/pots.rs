@@ -168,3 +168,59 @@ async fn a_wrong_password_costs_one_login_not_one_per_line() {
     );
     lab.shutdown().await;
 }
+
+/// In a window, no call starts that could not end before the window closes
+/// (each call may take its `timeout`, 2 s here); the calls left are
+/// `not-started`, and every call that connected was hung up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_call_starts_that_could_not_end_before_the_window_closes() {
+    let (lab, _dir, config) = lab(LabSpec {
+        ios: 0,
+        nxos: 0,
+        dialer_lines: 1,
+        branches: 40,
+        ..Default::default()
+    })
+    .await;
+    // The dialer's own budget fits; each call's timeout decides.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("duration = \"4h\"", "duration = \"4s\"")
+        .replace("kind = \"pots\"\n", "kind = \"pots\"\nbudget = \"1s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let r = common::run_json(&config, &["run", "--window", "nightly", "--now"], PASSWORD).await;
+    let out = r.text();
+    assert_eq!(r.code, Some(1), "{out}");
+    let lines = r.json["lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(lines.len(), 40, "{out}");
+    let started: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["result"] != "not-started")
+        .collect();
+    // One line, calls of ~0.3–0.9 s: a few fit in the first 2 s, not 40.
+    assert!(
+        !started.is_empty() && started.len() < 20,
+        "{} started: {out}",
+        started.len()
+    );
+    for l in lines {
+        if l["result"] == "not-started" {
+            assert_eq!(
+                l["error"], "not started: the window closes before the call could end",
+                "{l}"
+            );
+        }
+    }
+    // The calls that ran came first, in the job's order.
+    let first_not_started = lines
+        .iter()
+        .position(|l| l["result"] == "not-started")
+        .unwrap();
+    assert_eq!(first_not_started, started.len(), "{out}");
+    for l in started.iter().filter(|l| l["result"] == "connect") {
+        assert_eq!(l["hung_up"], true, "{l}");
+    }
+    lab.shutdown().await;
+}
