@@ -297,3 +297,51 @@ async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
     assert_eq!(stats.devices.iter().map(|d| d.logins).sum::<u64>(), 1);
     lab.shutdown().await;
 }
+
+/// `--password-stdin` typed at a terminal (a pty from util-linux `script`)
+/// is read without echo, like the interactive prompts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // types at human speed, on a blocking thread
+async fn password_stdin_typed_at_a_terminal_is_not_echoed() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 1,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let command = format!(
+        "{} -c {} exec --password-stdin -- show version",
+        env!("CARGO_BIN_EXE_nightshift"),
+        config.display()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` (Debian: apt-get install bsdutils)");
+        let mut stdin = child.stdin.take().unwrap();
+        for line in [PASSWORD, PASSWORD] {
+            // Typed once nightshift waits for it, echo off.
+            std::thread::sleep(std::time::Duration::from_millis(1_500));
+            use std::io::Write as _;
+            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Cisco IOS Software"), "{text}");
+    assert!(!text.contains(PASSWORD), "the password was echoed: {text}");
+    lab.shutdown().await;
+}

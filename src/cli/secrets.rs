@@ -36,13 +36,27 @@ fn login_name() -> String {
         .unwrap_or_else(|_| "admin".into())
 }
 
+/// One line typed at the terminal, without echo.
+fn hidden_line() -> anyhow::Result<Option<SecretString>> {
+    let mut line = rpassword::read_password().context("cannot read from the terminal")?;
+    if line.is_empty() {
+        line.zeroize();
+        return Ok(None);
+    }
+    Ok(Some(SecretString::from(line)))
+}
+
 /// Reads the password and, on a second line, the enable secret from
-/// standard input.
+/// standard input; typed at a terminal, without echo.
 pub fn stdin_credentials(username: Option<String>) -> anyhow::Result<Credentials> {
-    let mut stdin = std::io::stdin().lock();
-    let password = stdin_secret(&mut stdin)?
-        .context("--password-stdin: standard input had no password line")?;
-    let enable_secret = stdin_secret(&mut stdin)?;
+    use std::io::IsTerminal as _;
+    let (password, enable_secret) = if std::io::stdin().is_terminal() {
+        (hidden_line()?, hidden_line()?)
+    } else {
+        let mut stdin = std::io::stdin().lock();
+        (stdin_secret(&mut stdin)?, stdin_secret(&mut stdin)?)
+    };
+    let password = password.context("--password-stdin: standard input had no password line")?;
     Ok(Credentials {
         username: username.unwrap_or_else(login_name),
         password,
