@@ -91,7 +91,15 @@ async fn main() {
     )]);
     let guard = Duration::from_secs_f64(scale);
     let t = Instant::now();
-    let results = run_pots(Arc::new(calls), links, lines as usize, guard, None).await;
+    let results = run_pots(
+        Arc::new(calls),
+        links,
+        lines as usize,
+        guard,
+        None,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
     let wall = t.elapsed().as_secs_f64();
     let held: f64 = results.iter().filter_map(|r| r.call_secs).sum();
     let ideal = held / f64::from(lines);

@@ -2,6 +2,8 @@
 //! stopped (SIGTERM, Ctrl-C) — stop at a safe point: one that has not begun
 //! its change leaves the device as it found it; one that has begun runs to
 //! verification or restore (see `resume_after_kill_9…` and the ACL tests).
+//! A stopped POTS job aborts the calls still dialling, hangs up their lines
+//! and places no other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -129,5 +131,78 @@ async fn a_run_stopped_before_a_devices_change_began_leaves_the_device_as_it_was
     assert_eq!(first.logins, 1);
     assert_eq!(first.config_lines, 0);
     assert_eq!(lab.stats().device("ios-002").unwrap().logins, 0);
+    lab.shutdown().await;
+}
+
+/// Stopped while the hub's modems dial (a call takes 4–6 s here): the calls
+/// dialling are aborted and their lines hung up, none of the others is
+/// placed, and the run ends at once instead of after the calls' timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_pots_run_aborts_the_calls_dialling_and_places_no_other() {
+    let (lab, _dir, path) = common::lab_with_config(LabSpec {
+        ios: 0,
+        nxos: 0,
+        dialer_lines: 2,
+        branches: 10,
+        time_scale: 0.1,
+        ..Default::default()
+    })
+    .await;
+    let config = Config::load(&path, SystemClock.now()).unwrap();
+    let login = Login {
+        username: "admin".into(),
+        password: Some(SecretString::from(PASSWORD)),
+        enable_secret: Some(SecretString::from(PASSWORD)),
+        key: None,
+    };
+    let targets: Vec<usize> = (0..config.devices.len()).collect();
+    let logins = HashMap::from([("lab".to_string(), login)]);
+    let links = Arc::new(fleet::links(&config, &targets, &logins).unwrap());
+    let engine = Engine {
+        config: Arc::new(config),
+        links,
+        clock: Arc::new(SystemClock),
+        stop: CancellationToken::new(),
+        progress: Arc::new(Progress::default()),
+    };
+    let stop = engine.stop.clone();
+    let stopper = tokio::spawn(async move {
+        // Both lines dialling (branches 1 and 2 connect after 4–6 s).
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        stop.cancel();
+    });
+    let t0 = std::time::Instant::now();
+    let report = engine
+        .run(&RunPlan {
+            run_id: "pots-stop".into(),
+            window: None,
+            jobs: vec!["pots".into()],
+            deadline: None,
+            dry_run: false,
+            only: None,
+        })
+        .await
+        .unwrap();
+    stopper.await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    let calls = &report.jobs[0].calls;
+    assert_eq!(calls.len(), 10, "{calls:?}");
+    for c in calls {
+        let branch = c["branch"].as_str().unwrap();
+        if branch == "branch-001" || branch == "branch-002" {
+            assert_eq!(c["result"], "aborted", "{c}");
+            assert_eq!(
+                c["error"],
+                "the run was stopped while the call was dialling; it was aborted"
+            );
+            assert!(c["cleared"].is_null(), "the line was left free: {c}");
+        } else {
+            assert_eq!(c["result"], "not-started", "{c}");
+            assert_eq!(
+                c["error"],
+                "not started: the run was stopped before the call was placed"
+            );
+        }
+    }
     lab.shutdown().await;
 }

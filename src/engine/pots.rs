@@ -51,7 +51,15 @@ impl Engine {
         let deadline = state.deadline.map(|d| {
             std::time::Instant::now() + (d - self.clock.now()).to_std().unwrap_or_default()
         });
-        let results = run_pots(Arc::new(calls), links, job.concurrency, guard, deadline).await;
+        let results = run_pots(
+            Arc::new(calls),
+            links,
+            job.concurrency,
+            guard,
+            deadline,
+            self.stop.clone(),
+        )
+        .await;
         for dialer in dialers {
             let mine: Vec<serde_json::Value> = results
                 .iter()

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
+use tokio_util::sync::CancellationToken;
 
 use super::{CallResult, Classified};
 use crate::config::PotsLine;
@@ -128,6 +129,7 @@ pub async fn place_call(
     call: &PotsLine,
     guard: Duration,
     attempt: u32,
+    stop: &CancellationToken,
 ) -> CallResult {
     let limit = s.timeout();
     let mut r = CallResult::new(call, line, attempt);
@@ -135,7 +137,7 @@ pub async fn place_call(
         r.error = Some(e);
         return r;
     }
-    if let Err(e) = dial(s, call, guard, &mut r).await {
+    if let Err(e) = dial(s, call, guard, &mut r, stop).await {
         r.result = Classified::Error;
         r.error = Some(e);
     }
@@ -172,6 +174,7 @@ async fn dial(
     call: &PotsLine,
     guard: Duration,
     r: &mut CallResult,
+    stop: &CancellationToken,
 ) -> Result<(), String> {
     s.send("AT\r").await.map_err(|e| e.to_string())?;
     match s.expect(&*AT_REPLY, AT_WAIT, "AT").await {
@@ -185,7 +188,20 @@ async fn dial(
         .await
         .map_err(|e| e.to_string())?;
     // Nothing may be typed while the modem dials: any key aborts the call.
-    let (code, text) = match s.expect(&*RESULT, call.timeout, "ATDT").await {
+    let waited = tokio::select! {
+        v = s.expect(&*RESULT, call.timeout, "ATDT") => Some(v),
+        _ = stop.cancelled() => None,
+    };
+    let Some(waited) = waited else {
+        // The run is stopping (SIGTERM, Ctrl-C): abort the dial (any key)
+        // rather than wait up to the call's timeout.
+        let _ = s.send("\r").await;
+        let _ = s.expect(&RESULT[2..3], AT_WAIT, "abort").await;
+        r.result = Classified::Aborted;
+        r.error = Some("the run was stopped while the call was dialling; it was aborted".into());
+        return Ok(());
+    };
+    let (code, text) = match waited {
         Ok(v) => v,
         Err(DeviceError::Timeout { .. }) => {
             // No result code in time: abort the dial (any key) and say so.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::PotsLine;
 use crate::device::{DeviceLink, Session};
@@ -32,8 +33,12 @@ pub enum Classified {
     NoAnswer,
     NoPrompt,
     Error,
-    /// The window closed before the call could be placed.
+    /// The window closed, or the run was stopped, before the call could be
+    /// placed.
     NotStarted,
+    /// The run was stopped while the call was dialling: the dial was
+    /// aborted and the line hung up.
+    Aborted,
 }
 
 impl Classified {
@@ -47,6 +52,7 @@ impl Classified {
             Classified::NoPrompt => "no-prompt",
             Classified::Error => "error",
             Classified::NotStarted => "not-started",
+            Classified::Aborted => "aborted",
         }
     }
 }
@@ -145,13 +151,16 @@ impl Dialer {
 }
 
 /// Runs the calls; returns one result per call, in the job's order.
-/// `deadline`: no call starts that could not end before it.
+/// `deadline`: no call starts that could not end before it. `stop`: no call
+/// starts once it is cancelled, and a call still dialling is aborted (its
+/// line hung up and checked, as after any call).
 pub async fn run_pots(
     calls: Arc<Vec<PotsLine>>,
     links: BTreeMap<String, DeviceLink>,
     concurrency: usize,
     guard: Duration,
     deadline: Option<Instant>,
+    stop: CancellationToken,
 ) -> Vec<CallResult> {
     let results: Arc<Mutex<BTreeMap<usize, CallResult>>> = Arc::default();
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -206,9 +215,10 @@ pub async fn run_pots(
                 link.clone(),
             );
             let session = first.take();
+            let stop = stop.clone();
             set.spawn(async move {
                 line_worker(
-                    line, session, &calls, &results, &limit, &dialer, &link, guard, deadline,
+                    line, session, &calls, &results, &limit, &dialer, &link, guard, deadline, &stop,
                 )
                 .await
             });
@@ -241,12 +251,22 @@ async fn line_worker(
     link: &DeviceLink,
     guard: Duration,
     deadline: Option<Instant>,
+    stop: &CancellationToken,
 ) {
     loop {
         let pending = match dialer.next() {
             Next::Call(p) => p,
             Next::Wait(until) => {
-                tokio::time::sleep_until(until.into()).await;
+                // A retry's pause; a stop ends it (the call is then not placed).
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                    _ = stop.cancelled() => {}
+                }
+                if stop.is_cancelled() {
+                    lock(&dialer.queue)
+                        .iter_mut()
+                        .for_each(|p| p.not_before = Instant::now());
+                }
                 continue;
             }
             Next::Done => break,
@@ -260,12 +280,15 @@ async fn line_worker(
         let Ok(_permit) = limit.acquire().await else {
             break;
         };
-        if deadline.is_some_and(|d| Instant::now() + call.timeout > d) {
-            let mut r = CallResult::failed(
-                call,
-                attempts.saturating_sub(1),
-                "not started: the window closes before the call could end".into(),
-            );
+        let refused = if stop.is_cancelled() {
+            Some("not started: the run was stopped before the call was placed")
+        } else if deadline.is_some_and(|d| Instant::now() + call.timeout > d) {
+            Some("not started: the window closes before the call could end")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            let mut r = CallResult::failed(call, attempts.saturating_sub(1), why.into());
             r.result = Classified::NotStarted;
             lock(results).insert(pending.index, r);
             continue;
@@ -282,7 +305,7 @@ async fn line_worker(
             }
         }
         let Some(s) = session.as_mut() else { continue };
-        let r = call::place_call(s, &link.target.host, line, call, guard, attempts).await;
+        let r = call::place_call(s, &link.target.host, line, call, guard, attempts, stop).await;
         let retry =
             matches!(r.result, Classified::Busy | Classified::NoAnswer) && attempts <= call.retries;
         if r.result == Classified::Error
