@@ -9,6 +9,7 @@ use common::ns;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::PASSWORD;
 use nightshift::lab::{Fault, LabSpec};
@@ -240,7 +241,6 @@ pub fn assert_no_secret_under(dir: &Path, secret: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::disallowed_methods)] // types at human speed, on a blocking thread
 async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
     let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
         ios: 5,
@@ -257,22 +257,12 @@ async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
         config.display()
     );
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("script")
-            .args(["-q", "-e", "-c", &command, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        for line in ["", "typo-Pass-1", "", "", PASSWORD, PASSWORD] {
-            std::thread::sleep(std::time::Duration::from_millis(700));
-            use std::io::Write as _;
-            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::on_a_terminal(
+            &command,
+            &["", "typo-Pass-1", "", "", PASSWORD, PASSWORD],
+            Duration::from_millis(700),
+            Duration::from_secs(2),
+        )
     })
     .await
     .unwrap();
@@ -301,7 +291,6 @@ async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
 /// `--password-stdin` typed at a terminal (a pty from util-linux `script`)
 /// is read without echo, like the interactive prompts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::disallowed_methods)] // types at human speed, on a blocking thread
 async fn password_stdin_typed_at_a_terminal_is_not_echoed() {
     let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
         ios: 1,
@@ -315,23 +304,13 @@ async fn password_stdin_typed_at_a_terminal_is_not_echoed() {
         config.display()
     );
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("script")
-            .args(["-q", "-e", "-c", &command, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("util-linux `script` (Debian: apt-get install bsdutils)");
-        let mut stdin = child.stdin.take().unwrap();
-        for line in [PASSWORD, PASSWORD] {
-            // Typed once nightshift waits for it, echo off.
-            std::thread::sleep(std::time::Duration::from_millis(1_500));
-            use std::io::Write as _;
-            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        // Typed once nightshift waits for it, echo off.
+        common::on_a_terminal(
+            &command,
+            &[PASSWORD, PASSWORD],
+            Duration::from_millis(1_500),
+            Duration::from_secs(1),
+        )
     })
     .await
     .unwrap();

@@ -1,14 +1,17 @@
 //! The progress of a run: a line with counts per status, redrawn on a
-//! terminal and never written to a pipe (its log line and the daemon's
-//! status are tested beside the code and in `daemon.rs`).
+//! terminal and never written to a pipe, and in the log every 10 s (the
+//! daemon's status is tested in `daemon.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::PASSWORD;
+use nightshift::engine::{Progress, show_progress};
 use nightshift::lab::LabSpec;
+use tokio_util::sync::CancellationToken;
 
 /// An interactive run shows a progress line with counts per status on the
 /// terminal (util-linux `script` gives it a real pty) and clears it before
@@ -30,21 +33,12 @@ async fn a_terminal_shows_the_progress_line_and_a_pipe_does_not() {
         config.display()
     );
     let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new("script")
-            .args(["-q", "-e", "-c", &command, "/dev/null"])
-            .env_remove("NIGHTSHIFT_LOG")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("util-linux `script` (Debian: apt-get install bsdutils)");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-            .unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        common::on_a_terminal(
+            &command,
+            &[PASSWORD, PASSWORD],
+            Duration::ZERO,
+            Duration::ZERO,
+        )
     })
     .await
     .unwrap();
@@ -78,4 +72,32 @@ async fn a_terminal_shows_the_progress_line_and_a_pipe_does_not() {
         "{text:?}"
     );
     lab.shutdown().await;
+}
+
+/// The log shows the progress line every 10 s while a run lasts.
+#[tokio::test(start_paused = true)]
+async fn the_log_shows_the_progress_every_ten_seconds() {
+    let log = common::log::capture();
+    let progress = Arc::new(Progress::default());
+    progress.start_job("lock-it-down", 500);
+    for _ in 0..120 {
+        progress.done("changed");
+    }
+    progress.done("failed");
+    let stop = CancellationToken::new();
+    let ticker = tokio::spawn(show_progress(progress.clone(), stop.clone()));
+    // Paused time: these 25 s pass at once.
+    tokio::time::sleep(Duration::from_millis(25_100)).await;
+    stop.cancel();
+    ticker.await.unwrap();
+    let lines = log.lines.lock().unwrap();
+    let logged: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("message=run in progress"))
+        .collect();
+    assert_eq!(logged.len(), 2, "at 10 s and 20 s: {lines:#?}");
+    assert!(
+        logged[0].contains("progress=lock-it-down: 121/500 devices (120 changed, 1 failed)"),
+        "{logged:?}"
+    );
 }

@@ -39,6 +39,11 @@ async fn slow_fleet() -> (Lab, tempfile::TempDir, Engine) {
         j.concurrency = 1;
         j.budget = Duration::from_secs(1);
     }
+    (lab, dir, engine(config))
+}
+
+/// The engine over every device of `config`, with the lab's credentials.
+fn engine(config: Config) -> Engine {
     let login = Login {
         username: "admin".into(),
         password: Some(SecretString::from(PASSWORD)),
@@ -48,14 +53,13 @@ async fn slow_fleet() -> (Lab, tempfile::TempDir, Engine) {
     let targets: Vec<usize> = (0..config.devices.len()).collect();
     let logins = HashMap::from([("lab".to_string(), login)]);
     let links = Arc::new(fleet::links(&config, &targets, &logins).unwrap());
-    let engine = Engine {
+    Engine {
         config: Arc::new(config),
         links,
         clock: Arc::new(SystemClock),
         stop: CancellationToken::new(),
         progress: Arc::new(Progress::default()),
-    };
-    (lab, dir, engine)
+    }
 }
 
 fn plan(deadline: Option<chrono::DateTime<chrono::Utc>>) -> RunPlan {
@@ -148,23 +152,7 @@ async fn a_stopped_pots_run_aborts_the_calls_dialling_and_places_no_other() {
         ..Default::default()
     })
     .await;
-    let config = Config::load(&path, SystemClock.now()).unwrap();
-    let login = Login {
-        username: "admin".into(),
-        password: Some(SecretString::from(PASSWORD)),
-        enable_secret: Some(SecretString::from(PASSWORD)),
-        key: None,
-    };
-    let targets: Vec<usize> = (0..config.devices.len()).collect();
-    let logins = HashMap::from([("lab".to_string(), login)]);
-    let links = Arc::new(fleet::links(&config, &targets, &logins).unwrap());
-    let engine = Engine {
-        config: Arc::new(config),
-        links,
-        clock: Arc::new(SystemClock),
-        stop: CancellationToken::new(),
-        progress: Arc::new(Progress::default()),
-    };
+    let engine = engine(Config::load(&path, SystemClock.now()).unwrap());
     let stop = engine.stop.clone();
     let stopper = tokio::spawn(async move {
         // Both lines dialling (branches 1 and 2 connect after 4–6 s).

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::PASSWORD;
@@ -44,36 +43,7 @@ async fn ios_login_enable_commands_and_algorithms() {
 /// each phase's duration (the engine bench's `--phases` reads the same).
 #[tokio::test]
 async fn each_phase_of_a_session_is_a_debug_event_with_its_duration() {
-    use std::sync::Mutex;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    type Lines = Arc<Mutex<Vec<String>>>;
-    struct Capture(Lines);
-    struct Fields(String);
-    impl tracing::field::Visit for Fields {
-        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-            self.0.push_str(&format!(" {}={v:?}", f.name()));
-        }
-    }
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-            let mut f = Fields(String::new());
-            e.record(&mut f);
-            self.0.lock().unwrap().push(f.0);
-        }
-    }
-    let lines: Lines = Arc::default();
-    // tracing caches each callsite's interest for the whole process, and
-    // while only one dispatcher exists it asks the default of the thread
-    // that reaches the callsite first (tokio-rs/tracing#3611): a sibling
-    // test sending a command with no subscriber turned `answered` off for
-    // this test too. With a second dispatcher alive, tracing asks every
-    // registered one.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::registry().with(Capture(lines.clone())),
-    );
-    tracing::callsite::rebuild_interest_cache();
+    let log = common::log::capture();
     let f = Fixture::new(LabSpec {
         ios: 1,
         nxos: 0,
@@ -83,7 +53,7 @@ async fn each_phase_of_a_session_is_a_debug_event_with_its_duration() {
     let mut s = f.open("ios-001").await.unwrap();
     s.command("show version").await.unwrap();
     s.close().await;
-    let lines = lines.lock().unwrap();
+    let lines = log.lines.lock().unwrap();
     let mut at = 0;
     for phase in [
         "key exchange done",

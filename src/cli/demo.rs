@@ -157,7 +157,7 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         progress: Arc::new(Progress::default()),
     };
     let ticker_stop = CancellationToken::new();
-    let ticker = tokio::spawn(super::run::show_progress(
+    let ticker = tokio::spawn(crate::engine::show_progress(
         engine.progress.clone(),
         ticker_stop.clone(),
     ));

@@ -1,10 +1,8 @@
 //! `nightshift run`: run a job, or a window's jobs, now, in the foreground.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -14,7 +12,7 @@ use super::exec::select;
 use super::{EXIT_INVALID, load_config, secrets};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::{Engine, Progress, RunPlan};
+use crate::engine::{Engine, Progress, RunPlan, show_progress};
 use crate::jobs::fleet;
 use crate::report::{Report, render_text};
 
@@ -213,95 +211,4 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
     } else {
         ExitCode::from(1)
     })
-}
-
-/// A progress line on the terminal, and one in the log every 10 s.
-pub(super) async fn show_progress(p: Arc<Progress>, stop: CancellationToken) {
-    let tty = std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut n = 0u32;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        n += 1;
-        if tty {
-            eprint!("\r\x1b[2K{}", p.line());
-        }
-        if n.is_multiple_of(40) {
-            tracing::info!(progress = %p.line(), "run in progress");
-        }
-    }
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use tokio_util::sync::CancellationToken;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    use super::show_progress;
-    use crate::engine::Progress;
-
-    type Lines = Arc<Mutex<Vec<String>>>;
-
-    /// Keeps each event's message and `progress` field.
-    struct Capture(Lines);
-
-    struct Fields(String);
-
-    impl tracing::field::Visit for Fields {
-        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-            self.0.push_str(&format!(" {}={v:?}", f.name()));
-        }
-    }
-
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-            let mut f = Fields(String::new());
-            e.record(&mut f);
-            self.0.lock().unwrap().push(f.0);
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_log_shows_the_progress_every_ten_seconds() {
-        let lines: Lines = Arc::default();
-        // A second dispatcher: with only one, tracing would cache this
-        // callsite's interest from whichever thread reaches it first
-        // (tokio-rs/tracing#3611).
-        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _log = tracing::subscriber::set_default(
-            tracing_subscriber::registry().with(Capture(lines.clone())),
-        );
-        tracing::callsite::rebuild_interest_cache();
-        let progress = Arc::new(Progress::default());
-        progress.start_job("lock-it-down", 500);
-        for _ in 0..120 {
-            progress.done("changed");
-        }
-        progress.done("failed");
-        let stop = CancellationToken::new();
-        let ticker = tokio::spawn(show_progress(progress.clone(), stop.clone()));
-        // Paused time: these 25 s pass at once.
-        tokio::time::sleep(Duration::from_millis(25_100)).await;
-        stop.cancel();
-        ticker.await.unwrap();
-        let lines = lines.lock().unwrap();
-        let logged: Vec<&String> = lines
-            .iter()
-            .filter(|l| l.contains("message=run in progress"))
-            .collect();
-        assert_eq!(logged.len(), 2, "at 10 s and 20 s: {lines:#?}");
-        assert!(
-            logged[0].contains("progress=lock-it-down: 121/500 devices (120 changed, 1 failed)"),
-            "{logged:?}"
-        );
-    }
 }

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use interrupted::{RunStart, kind_name, report_from_events, run_started};
 pub use journal::{Event, Journal, JournalError, journal_path};
-pub use progress::Progress;
+pub use progress::{Progress, show_progress};
 pub use record::{DeviceRecord, JobReport, RunPlan, RunReport};
 use work::Work;
 
@@ -208,21 +208,24 @@ impl Engine {
 
     /// Why a device may not start now, if it may not.
     fn refusal(&self, job: &Job, state: &RunState) -> Option<(&'static str, String)> {
-        if self.stop.is_cancelled() {
-            return Some((
-                "not-started",
-                "the run was stopped before this device started".into(),
-            ));
-        }
-        if let Some(deadline) = state.deadline {
-            let now = self.clock.now();
-            let budget = chrono::Duration::from_std(job.budget).unwrap_or(chrono::Duration::zero());
-            if now >= deadline {
+        let now = self.clock.now();
+        match run_end(&self.stop, state.deadline, now) {
+            Some(RunEnd::Stopped) => {
                 return Some((
                     "not-started",
-                    format!("window closed at {}", deadline.format("%H:%M UTC")),
+                    "the run was stopped before this device started".into(),
                 ));
             }
+            Some(RunEnd::Closed(at)) => {
+                return Some((
+                    "not-started",
+                    format!("window closed at {}", at.format("%H:%M UTC")),
+                ));
+            }
+            None => {}
+        }
+        if let Some(deadline) = state.deadline {
+            let budget = chrono::Duration::from_std(job.budget).unwrap_or(chrono::Duration::zero());
             if now + budget > deadline {
                 return Some((
                     "not-started",
@@ -524,6 +527,27 @@ async fn conclude(
         lock(&state.failed).insert(i, format!("failed in job {job}"));
     }
     finish(state, progress, job, record).await
+}
+
+/// Why nothing new may begin in a run any more.
+enum RunEnd {
+    /// SIGTERM, Ctrl-C.
+    Stopped,
+    /// Its window closed at this time.
+    Closed(DateTime<Utc>),
+}
+
+/// Whether the run has ended for anything new: a device's start (see
+/// [`Engine::refusal`]) or its change (see [`work::change_guard`]).
+fn run_end(
+    stop: &CancellationToken,
+    deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<RunEnd> {
+    if stop.is_cancelled() {
+        return Some(RunEnd::Stopped);
+    }
+    deadline.filter(|d| now >= *d).map(RunEnd::Closed)
 }
 
 /// Journals each step a device's job reaches, durably, before it goes on.

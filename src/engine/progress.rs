@@ -2,7 +2,11 @@
 //! status.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::io::IsTerminal as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -52,6 +56,30 @@ impl Progress {
         }
         let counts: Vec<String> = p.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         format!("{head} ({})", counts.join(", "))
+    }
+}
+
+/// Until `stop`: the progress line redrawn on the terminal every 250 ms
+/// (not when standard error is not one), and in the log every 10 s.
+pub async fn show_progress(p: Arc<Progress>, stop: CancellationToken) {
+    let tty = std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut n = 0u32;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        n += 1;
+        if tty {
+            eprint!("\r\x1b[2K{}", p.line());
+        }
+        if n.is_multiple_of(40) {
+            tracing::info!(progress = %p.line(), "run in progress");
+        }
+    }
+    if tty {
+        eprint!("\r\x1b[2K");
     }
 }
 

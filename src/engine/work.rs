@@ -74,15 +74,14 @@ pub(super) fn change_guard(
     clock: Arc<dyn Clock>,
 ) -> crate::device::ChangeGuard {
     Arc::new(move || {
-        if stop.is_cancelled() {
-            return Some(
-                "the run was stopped before this device's change began; nothing was changed".into(),
-            );
-        }
-        let closed = deadline.filter(|d| clock.now() >= *d)?;
-        Some(format!(
-            "window closed at {} before this device's change began; nothing was changed",
-            closed.format("%H:%M:%S UTC")
-        ))
+        Some(match run_end(&stop, deadline, clock.now())? {
+            RunEnd::Stopped => {
+                "the run was stopped before this device's change began; nothing was changed".into()
+            }
+            RunEnd::Closed(at) => format!(
+                "window closed at {} before this device's change began; nothing was changed",
+                at.format("%H:%M:%S UTC")
+            ),
+        })
     })
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub mod daemon;
 pub mod device;
+pub mod log;
 pub mod smtp;
 
 use nightshift::lab::{Lab, LabSpec};
@@ -377,4 +378,37 @@ pub async fn run_json(config: &std::path::Path, args: &[&str], password: &str) -
         stdout,
         stderr,
     }
+}
+
+/// Runs the shell `command` on a real terminal (a pty from util-linux
+/// `script`) and types `lines` into it, each after `pause` (a person types
+/// once the program waits: its echo is off by then); keeps the terminal open
+/// `linger` longer, then closes its input. Returns what the terminal showed
+/// (on standard output) and the command's status. Blocking.
+pub fn on_a_terminal(
+    command: &str,
+    lines: &[&str],
+    pause: Duration,
+    linger: Duration,
+) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .env_remove("NIGHTSHIFT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` (Debian: apt-get install bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        #[allow(clippy::disallowed_methods)] // types at human speed
+        std::thread::sleep(pause);
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    #[allow(clippy::disallowed_methods)]
+    std::thread::sleep(linger);
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
