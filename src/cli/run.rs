@@ -51,15 +51,35 @@ pub struct RunArgs {
     concurrency: Option<usize>,
 }
 
+/// `id`, or `id-2`, `id-3`, … : the first without a journal.
+fn unused_run_id(state_dir: &Path, id: String) -> String {
+    let taken = |id: &str| crate::engine::journal_path(state_dir, id).exists();
+    if !taken(&id) {
+        return id;
+    }
+    (2..)
+        .map(|n| format!("{id}-{n}"))
+        .find(|c| !taken(c))
+        .unwrap_or(id)
+}
+
 fn plan(config: &Config, args: &RunArgs, now: DateTime<Utc>) -> Result<RunPlan, String> {
     let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let (jobs, window, deadline, default_id) = match (&args.job, &args.window) {
+    // `fresh`: a new run, as opposed to the current opening of a window,
+    // whose id is the opening's so that running it again resumes it.
+    let (jobs, window, deadline, default_id, fresh) = match (&args.job, &args.window) {
         (Some(job), _) => {
             if config.job(job).is_none() {
                 let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
                 return Err(format!("no job \"{job}\" (jobs: {})", names.join(", ")));
             }
-            (vec![job.clone()], None, None, format!("{job}-{stamp}"))
+            (
+                vec![job.clone()],
+                None,
+                None,
+                format!("{job}-{stamp}"),
+                true,
+            )
         }
         (None, Some(name)) => {
             let w = config
@@ -78,12 +98,14 @@ fn plan(config: &Config, args: &RunArgs, now: DateTime<Utc>) -> Result<RunPlan, 
                     Some(name.clone()),
                     Some(o + duration),
                     format!("{name}-{}", o.format("%Y%m%dT%H%MZ")),
+                    false,
                 ),
                 (None, true) => (
                     w.jobs.clone(),
                     Some(name.clone()),
                     Some(now + duration),
                     format!("{name}-{stamp}"),
+                    true,
                 ),
                 (None, false) => {
                     let next = w.schedule.next_after(now).map_or_else(
@@ -102,8 +124,16 @@ fn plan(config: &Config, args: &RunArgs, now: DateTime<Utc>) -> Result<RunPlan, 
         }
         (None, None) => return Err("name a job or --window".into()),
     };
+    // A fresh run never takes over an earlier run's journal: two runs in
+    // the same second get `-2`, `-3`. (A window that is open now keeps its
+    // opening's id, so that running it again resumes it.)
+    let run_id = match &args.run_id {
+        Some(id) => id.clone(),
+        None if fresh => unused_run_id(&config.daemon.state_dir, default_id),
+        None => default_id,
+    };
     Ok(RunPlan {
-        run_id: args.run_id.clone().unwrap_or(default_id),
+        run_id,
         window,
         jobs,
         deadline,
