@@ -3,7 +3,11 @@
 # Sourced by .ci/test.
 
 # Debian packages the test suite needs.
-PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd bsdutils util-linux)
+PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd bsdutils util-linux
+    sudo python3-seccomp)
+# An unprivileged account for the tests that run nightshift as another
+# user (`sudo -u`): the kernel keyring is per uid.
+PEER_USER=nightshift-test
 # Python peers, in a venv under target/ (tests find it there).
 PEER_VENV=target/peers/venv
 PEER_PYTHON_PACKAGES=(netmiko==4.8.0 aiosmtpd==1.4.6)
@@ -17,6 +21,10 @@ install_peers() {
         echo "installing test peers: ${missing[*]}"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    if ! id "$PEER_USER" >/dev/null 2>&1; then
+        echo "creating the test user $PEER_USER"
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$PEER_USER"
     fi
     if ! "$PEER_VENV/bin/python" -c "import netmiko, aiosmtpd" 2>/dev/null; then
         echo "installing python test peers: ${PEER_PYTHON_PACKAGES[*]}"

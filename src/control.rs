@@ -44,8 +44,14 @@ pub enum ControlError {
     },
     #[error("the daemon at {path} did not answer within {}s", IO_TIMEOUT.as_secs())]
     Timeout { path: PathBuf },
-    #[error("the daemon refused: {0}")]
-    Refused(String),
+    #[error("the daemon refused: {message}")]
+    Refused {
+        message: String,
+        /// What kind of problem (`rejected`, `unreachable`, `needs-enable`,
+        /// …) when the daemon says, with its hint.
+        kind: Option<String>,
+        hint: Option<String>,
+    },
     #[error("unreadable answer from the daemon: {0}")]
     Protocol(String),
     #[error("control group \"{0}\" does not exist in /etc/group")]
@@ -57,6 +63,18 @@ pub enum ControlError {
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
     Status,
+    /// What the daemon runs: its config file, its credential profiles, and
+    /// whether its keyring can keep a secret. Asked before anything is
+    /// proved or stored.
+    Info,
+    /// Prove credentials for `profile` with one login to its canary (the
+    /// daemon's config, known_hosts and network), then store them: what
+    /// `credentials set` hands over. `secret` is the JSON form of
+    /// `credentials::store`.
+    Set {
+        profile: String,
+        secret: String,
+    },
     /// Store validated credentials (the JSON form of `credentials::store`)
     /// under `key` in the daemon's own keyring.
     Store {
@@ -75,7 +93,7 @@ pub enum Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        if let Request::Store { secret, .. } = self {
+        if let Request::Store { secret, .. } | Request::Set { secret, .. } = self {
             use zeroize::Zeroize as _;
             secret.zeroize();
         }
@@ -104,6 +122,14 @@ impl Response {
             ok: false,
             error: Some(message.into()),
             data: Value::Null,
+        }
+    }
+    /// A refusal with its kind and a hint, for the client to act on.
+    pub fn problem(message: impl Into<String>, kind: &str, hint: Option<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(message.into()),
+            data: serde_json::json!({"kind": kind, "hint": hint}),
         }
     }
 }
@@ -292,7 +318,7 @@ pub async fn call(path: &Path, request: &Request) -> Result<Value, ControlError>
         .map_err(io)?;
     let mut answer = String::new();
     // A credential check logs in to a canary first.
-    let wait = if matches!(request, Request::Check { .. }) {
+    let wait = if matches!(request, Request::Check { .. } | Request::Set { .. }) {
         IO_TIMEOUT * 12
     } else {
         IO_TIMEOUT
@@ -306,9 +332,18 @@ pub async fn call(path: &Path, request: &Request) -> Result<Value, ControlError>
     if response.ok {
         Ok(response.data)
     } else {
-        Err(ControlError::Refused(
-            response.error.unwrap_or_else(|| "no reason given".into()),
-        ))
+        let text = |k: &str| {
+            response
+                .data
+                .get(k)
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
+        Err(ControlError::Refused {
+            kind: text("kind"),
+            hint: text("hint"),
+            message: response.error.unwrap_or_else(|| "no reason given".into()),
+        })
     }
 }
 

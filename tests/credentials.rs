@@ -1,6 +1,6 @@
-//! Credentials: one canary login per attempt, the real kernel keyring, and
-//! no secret left anywhere on disk. Runs inside a fresh session keyring
-//! (`.ci/test` starts the suite under `keyctl session -`).
+//! Credentials: one canary login per attempt, a proof that covers
+//! privileged EXEC, the real kernel keyring (how each environment reaches
+//! it is in `keyring.rs`), and no secret left anywhere on disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -8,7 +8,7 @@ mod common;
 use common::ns;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::PASSWORD;
@@ -144,20 +144,24 @@ async fn a_right_password_is_stored_and_read_back_by_another_process() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("accepted"), "{err}");
-    assert!(err.contains("stored in the OS keyring"), "{err}");
+    assert!(err.contains("stored in the kernel keyring"), "{err}");
     assert_eq!(
         lab.stats().devices.iter().map(|d| d.logins).sum::<u64>(),
         1,
         "one login: the canary"
     );
     // The secret is a real kernel key, not a mock's.
-    let keys = Command::new("keyctl")
-        .args(["show", "@s"])
-        .output()
+    let service = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("keyring_service = \"")
+                .map(|s| s.trim_end_matches('"').to_string())
+        })
         .unwrap();
-    let listing = String::from_utf8_lossy(&keys.stdout);
+    let listing = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(
-        listing.contains("credentials.lab@nightshift-test-"),
+        listing.contains(&format!("keyring-rs:credentials.lab@{service}")),
         "{listing}"
     );
 
@@ -277,7 +281,7 @@ async fn at_a_terminal_the_password_is_not_echoed_and_a_rejection_asks_again() {
         text.contains("try again (2 attempts left; each costs one failed login)"),
         "{text}"
     );
-    assert!(text.contains("stored in the OS keyring"), "{text}");
+    assert!(text.contains("stored in the kernel keyring"), "{text}");
     assert!(
         !text.contains("typo-Pass-1") && !text.contains(PASSWORD),
         "a password was echoed: {text}"
@@ -322,5 +326,156 @@ async fn password_stdin_typed_at_a_terminal_is_not_echoed() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Cisco IOS Software"), "{text}");
     assert!(!text.contains(PASSWORD), "the password was echoed: {text}");
+    lab.shutdown().await;
+}
+
+/// A profile is proven only when the canary reaches privileged EXEC: the
+/// lab's IOS devices land at `>`, as real ones do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_at_user_exec_without_an_enable_secret_proves_nothing() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 3,
+        nxos: 1,
+        ..Default::default()
+    })
+    .await;
+    // The password alone, no second line.
+    let out = ns(
+        &config,
+        &[
+            "credentials",
+            "set",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("lands in user EXEC"), "{err}");
+    assert!(err.contains("enable secret"), "{err}");
+    assert!(err.contains("second line of standard input"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    let stats = lab.stats();
+    assert_eq!(stats.auth_failures, 0, "no failed login was spent");
+    assert!(stats.devices.iter().all(|d| d.enable_failures == 0));
+    assert_eq!(stats.devices.iter().map(|d| d.logins).sum::<u64>(), 1);
+    let out = ns(&config, &["credentials", "check", "--store", "keyring"], "");
+    assert!(
+        stderr(&out).contains("no credentials stored"),
+        "{}",
+        stderr(&out)
+    );
+    lab.shutdown().await;
+}
+
+/// At a terminal, a canary at `>` asks for the enable secret it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_a_canary_at_user_exec_asks_for_the_enable_secret() {
+    let (lab, _dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 2,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let command = format!(
+        "{} -c {} credentials set --store keyring",
+        env!("CARGO_BIN_EXE_nightshift"),
+        config.display()
+    );
+    // Enter (default user), the password, Enter (no enable secret); then
+    // the secret, when asked for it.
+    let out = tokio::task::spawn_blocking(move || {
+        common::on_a_terminal(
+            &command,
+            &["", PASSWORD, "", PASSWORD],
+            Duration::from_millis(700),
+            Duration::from_secs(2),
+        )
+    })
+    .await
+    .unwrap();
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("lands in user EXEC (>): enable secret"),
+        "{text}"
+    );
+    assert!(text.contains("stored in the kernel keyring"), "{text}");
+    assert!(!text.contains(PASSWORD), "a secret was echoed: {text}");
+    let stats = lab.stats();
+    assert_eq!(stats.auth_failures, 0);
+    assert!(stats.devices.iter().all(|d| d.enable_failures == 0));
+    lab.shutdown().await;
+}
+
+/// At run time a device at `>` without an enable secret fails at login,
+/// naming enable; no configuration command reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_an_enable_secret_changes_no_ios_device() {
+    let (lab, dir, config, _cleanup) = lab_config(LabSpec {
+        ios: 4,
+        nxos: 2,
+        ..Default::default()
+    })
+    .await;
+    // An NX-OS canary (it lands at `#`) proves the password alone.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("canary = \"ios-001\"", "canary = \"nxos-001\"");
+    std::fs::write(&config, text).unwrap();
+    let json = dir.path().join("run.json");
+    let out = ns(
+        &config,
+        &[
+            "run",
+            "lock-it-down",
+            "--password-stdin",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for d in report["devices"].as_array().unwrap() {
+        let name = d["name"].as_str().unwrap();
+        if name.starts_with("ios-") {
+            assert_eq!(d["status"], "failed", "{d}");
+            let error = d["error"].as_str().unwrap();
+            assert!(error.contains("enable secret"), "{name}: {error}");
+            assert!(d["hint"].as_str().unwrap().contains("enable secret"), "{d}");
+        } else {
+            assert_eq!(d["status"], "changed", "{d}");
+        }
+    }
+    let stats = lab.stats();
+    for d in &stats.devices {
+        if d.name.starts_with("ios-") {
+            assert_eq!(d.config_lines, 0, "{}: no configuration command", d.name);
+        }
+    }
+    assert_eq!(stats.auth_failures, 0);
+    // With the secret, every device is changed.
+    let out = ns(
+        &config,
+        &[
+            "run",
+            "lock-it-down",
+            "--password-stdin",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n{PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        common::statuses(&report)
+            .iter()
+            .all(|s| *s == "changed" || *s == "unchanged"),
+        "{report}"
+    );
     lab.shutdown().await;
 }

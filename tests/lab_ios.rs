@@ -40,6 +40,44 @@ async fn login_banner_with_hash_then_user_prompt_then_enable() {
     lab.shutdown().await;
 }
 
+/// At privilege level 1 IOS knows no privileged command: it refuses them
+/// as unknown words, the caret under the first one it does not know (as
+/// the csr1000v `mode-by-command-matrix` transcript shows).
+#[tokio::test]
+async fn user_exec_refuses_privileged_commands_as_ios_does() {
+    let lab = start_lab(small()).await;
+    let mut s = Shell::open(&lab, "ios-001").await;
+    s.expect("ios-001>$").await;
+    s.cmd("terminal length 0").await;
+    for (line, caret_at) in [
+        ("show running-config", 5),
+        ("show run", 5),
+        ("show startup-config", 5),
+        ("show archive", 5),
+        ("configure terminal", 0),
+        ("copy running-config startup-config", 0),
+        ("write memory", 0),
+        ("clear line 33", 0),
+    ] {
+        let out = s.cmd(line).await;
+        let pad = " ".repeat("ios-001>".len() + caret_at);
+        assert!(
+            out.contains(&format!(
+                "\r\n{pad}^\r\n% Invalid input detected at '^' marker."
+            )),
+            "{line}: {out:?}"
+        );
+    }
+    // What level 1 has still works.
+    assert!(s.cmd("show version").await.contains("Cisco IOS Software"));
+    assert!(
+        s.cmd("show ip access-lists")
+            .await
+            .contains("Extended IP access list")
+    );
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn long_output_pages_until_terminal_length_zero() {
     let lab = start_lab(small()).await;

@@ -1,6 +1,6 @@
 //! `nightshift daemon` (the systemd service) and `nightshift status`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_INVALID, load_config};
 use crate::clock::{Clock, SystemClock};
-use crate::config::ConfigError;
+use crate::config::{Config, ConfigError};
 use crate::control::{self, Request};
 use crate::daemon::{self, DaemonError, Options, SystemdNotify};
 
@@ -61,13 +61,31 @@ pub fn daemon(path: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn status(path: &Path, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
-    let Some(config) = load_config(path, clock)? else {
-        return Ok(ExitCode::from(EXIT_INVALID));
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The daemon's control socket [default: the config's [daemon] control_socket, else /run/nightshift/control.sock]
+    #[arg(long, env = "NIGHTSHIFT_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+pub fn status(path: &Path, args: &StatusArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    // A member of control_group may not read the config (0640
+    // root:nightshift): the socket is then the default one.
+    let socket = match (&args.socket, Config::load(path, clock.now())) {
+        (Some(s), _) => s.clone(),
+        (None, Ok(config)) => config.daemon.control_socket,
+        (None, Err(ConfigError::Read { source, .. }))
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            PathBuf::from(control::DEFAULT_SOCKET)
+        }
+        (None, Err(_)) => {
+            let _ = load_config(path, clock)?;
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
     };
     let runtime = super::runtime(false)?;
-    let socket = &config.daemon.control_socket;
-    let v = match runtime.block_on(control::call(socket, &Request::Status)) {
+    let v = match runtime.block_on(control::call(&socket, &Request::Status)) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("nightshift status: {e}");

@@ -173,7 +173,7 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     report.save(&config.daemon.state_dir)?;
     let html = dir.join("report.html");
     std::fs::write(&html, render_html(&report, true))?;
-    let store = crate::credentials::Store::keyring(&config.daemon.keyring_service);
+    let store = crate::credentials::Store::from_env(&config.daemon.keyring_service);
     let mailed = mail_report(&config, &store, &report, clock.now()).await?;
     for d in &mailed.deliveries {
         if let Delivery::Retry(_, e) | Delivery::Failed(_, e) = d {

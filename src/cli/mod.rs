@@ -64,7 +64,7 @@ pub enum Command {
     /// Sleep until change windows and run them (the systemd service)
     Daemon,
     /// Ask the running daemon for its state: next windows, progress, last outcome, credentials
-    Status,
+    Status(daemon::StatusArgs),
     /// List, show or resend mails (reports and alerts) from the outbox
     Report(report::ReportArgs),
     /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
@@ -155,7 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&path, args, &clock),
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon => daemon::daemon(&path),
-        Command::Status => daemon::status(&path, &clock),
+        Command::Status(args) => daemon::status(&path, args, &clock),
         Command::Report(args) => report::report(&path, args, &clock),
         Command::Lab(args) => lab::lab(args),
         Command::Demo(args) => demo::demo(args),

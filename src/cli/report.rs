@@ -112,7 +112,7 @@ fn flush(config: &Config, outbox: &Outbox, clock: &dyn Clock) -> anyhow::Result<
     let Some(settings) = &config.mail else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let store = Store::keyring(&config.daemon.keyring_service);
+    let store = Store::from_env(&config.daemon.keyring_service);
     let password = credentials::mail_password(config, &store)?;
     let (done, _) = super::runtime(false)?.block_on(outbox.deliver_due(
         settings,
@@ -155,7 +155,7 @@ pub fn mail_report(
     runtime: &tokio::runtime::Runtime,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
-    let store = Store::keyring(&config.daemon.keyring_service);
+    let store = Store::from_env(&config.daemon.keyring_service);
     let mailed = runtime.block_on(outbox::mail_report(config, &store, report, clock.now()))?;
     if let Some(e) = &mailed.password_problem {
         eprintln!("nightshift run: {e}; the mail is kept in the outbox");

@@ -131,7 +131,12 @@ pub fn logins_for(
             (false, Some(store)) => match store.get(&profile_key(name)) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::debug!(profile = name, error = %e, "no stored credentials");
+                    eprintln!(
+                        "nightshift: cannot read the stored credentials of profile {name}: {e}"
+                    );
+                    if let Some(h) = e.hint() {
+                        eprintln!("    hint: {h}");
+                    }
                     None
                 }
             },
@@ -155,7 +160,7 @@ pub fn proven_logins(
     targets: &[usize],
     from_stdin: bool,
 ) -> anyhow::Result<Result<HashMap<String, Login>, std::process::ExitCode>> {
-    let store = Store::keyring(&config.daemon.keyring_service);
+    let store = Store::from_env(&config.daemon.keyring_service);
     let creds = logins_for(config, targets, from_stdin, Some(&store))?;
     let runtime = super::runtime(false)?;
     let mut names: Vec<&String> = creds.keys().collect();
@@ -164,10 +169,11 @@ pub fn proven_logins(
         if let Err(e) = runtime.block_on(crate::credentials::prove(config, name, &creds[name])) {
             super::credentials::print_error(&e);
             eprintln!("    no device was touched");
-            let code = if e.is_rejection() {
-                1
-            } else {
-                super::credentials::EXIT_UNREACHABLE
+            let code = match e {
+                crate::credentials::CredentialsError::CanaryUnreachable { .. } => {
+                    super::credentials::EXIT_UNREACHABLE
+                }
+                _ => 1,
             };
             return Ok(Err(std::process::ExitCode::from(code)));
         }

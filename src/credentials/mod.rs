@@ -2,6 +2,7 @@
 //! device, then kept in the OS keyring (or systemd credentials). A
 //! mistyped password costs one failed login, never one per device.
 
+pub mod os_keyring;
 pub mod store;
 
 use std::collections::HashMap;
@@ -70,12 +71,23 @@ pub enum CredentialsError {
         #[source]
         source: Box<DeviceError>,
     },
+    #[error(
+        "profile {profile}: the canary {canary} accepted the login but lands in user EXEC (`>`), and no enable secret was given: the profile cannot change devices"
+    )]
+    NeedsEnable { profile: String, canary: String },
     #[error("profile {profile}: no credentials stored")]
     Missing { profile: String },
     #[error("cannot load known_hosts for the canary: {0}")]
     KnownHosts(String),
     #[error("keyring entry {key}: {reason}")]
     Keyring { key: String, reason: String },
+    #[error("the OS keyring cannot keep secrets here: {reason}")]
+    KeyringUnusable { reason: String, hint: String },
+    #[error("credentials file {}: {reason}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("a stored credential is not readable: {0}")]
     Corrupt(String),
 }
@@ -89,12 +101,33 @@ impl CredentialsError {
             CredentialsError::CanaryUnreachable { source, .. } => source
                 .hint()
                 .unwrap_or_else(|| "fix the canary's reachability; nothing was stored".into()),
+            CredentialsError::NeedsEnable { profile, .. } => format!(
+                "give the profile's enable secret: at the prompt of `nightshift credentials set --profile {profile}`, or as the second line of standard input with --password-stdin; no failed login was spent"
+            ),
             CredentialsError::Missing { profile } => {
                 format!("run `nightshift credentials set --profile {profile}`")
             }
-            CredentialsError::Keyring { .. } => "on Linux the kernel keyring (keyutils) must be reachable: run the daemon under systemd (KeyringMode=private) or the command in a login session".into(),
+            CredentialsError::Keyring { .. } => "check the kernel keyring with `keyctl show @u`; in a container that blocks it, keep the secrets as files under $CREDENTIALS_DIRECTORY".into(),
+            CredentialsError::KeyringUnusable { hint, .. } => hint.clone(),
+            CredentialsError::File { .. } => "make the folder writable (and readable) for this user".into(),
             _ => return None,
         })
+    }
+
+    /// A short name for the kind of problem, for the control socket and
+    /// the status: `rejected`, `needs-enable`, `unreachable`, `missing`,
+    /// `keyring`, `error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CredentialsError::Rejected { .. } => "rejected",
+            CredentialsError::NeedsEnable { .. } => "needs-enable",
+            CredentialsError::CanaryUnreachable { .. } => "unreachable",
+            CredentialsError::Missing { .. } => "missing",
+            CredentialsError::Keyring { .. }
+            | CredentialsError::KeyringUnusable { .. }
+            | CredentialsError::File { .. } => "keyring",
+            _ => "error",
+        }
     }
 
     /// The password was refused (as opposed to "could not check").
@@ -111,8 +144,12 @@ pub struct Proof {
     pub learned_host_key: bool,
 }
 
-/// Logs in once to the profile's canary (and enters enable mode when a
-/// secret is given) to prove `creds`. Exactly one login attempt.
+/// Logs in once to the profile's canary to prove `creds`. Exactly one
+/// login attempt. A profile is proven only when the canary reaches
+/// privileged EXEC: it lands at `#`, or `enable` with the profile's secret
+/// succeeds (one attempt; a refused secret counts like a refused login).
+/// A canary at `>` with no enable secret proves nothing
+/// ([`CredentialsError::NeedsEnable`]) and costs no failed login.
 pub async fn prove(
     config: &Config,
     profile: &str,
@@ -135,6 +172,14 @@ pub async fn prove(
     let login = creds.login();
     tracing::info!(profile, canary = %device.name, "checking credentials with one login");
     match Session::open(&target, &login, &Arc::new(known)).await {
+        Err(DeviceError::EnableFailed {
+            refused: false,
+            needed: true,
+            ..
+        }) => Err(CredentialsError::NeedsEnable {
+            profile: profile.into(),
+            canary: device.name.clone(),
+        }),
         Ok(session) => {
             let proof = Proof {
                 canary: device.name.clone(),
@@ -144,14 +189,15 @@ pub async fn prove(
             session.close().await;
             Ok(proof)
         }
-        Err(e @ (DeviceError::AuthRejected { .. } | DeviceError::EnableFailed { .. })) => {
-            Err(CredentialsError::Rejected {
-                profile: profile.into(),
-                canary: device.name.clone(),
-                username: creds.username.clone(),
-                source: Box::new(e),
-            })
-        }
+        Err(
+            e
+            @ (DeviceError::AuthRejected { .. } | DeviceError::EnableFailed { refused: true, .. }),
+        ) => Err(CredentialsError::Rejected {
+            profile: profile.into(),
+            canary: device.name.clone(),
+            username: creds.username.clone(),
+            source: Box::new(e),
+        }),
         Err(e) => Err(CredentialsError::CanaryUnreachable {
             profile: profile.into(),
             canary: device.name.clone(),

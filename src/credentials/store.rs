@@ -1,6 +1,8 @@
-//! Where validated secrets live: the OS keyring (the default), or, for
-//! unattended reboots, systemd encrypted credentials that the unit decrypts
-//! into `$CREDENTIALS_DIRECTORY`.
+//! Where validated secrets live: the OS keyring (the default; see
+//! `os_keyring`), or files in a credentials directory, read first: the
+//! systemd encrypted credentials the unit decrypts into
+//! `$CREDENTIALS_DIRECTORY`, or secrets mounted as files the way Docker and
+//! Kubernetes mount them (the same layout, one file per key).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Credentials, CredentialsError};
+use super::{Credentials, CredentialsError, os_keyring};
 
 // keyring 3 silently falls back to a mock store that keeps nothing when no
 // platform store is compiled in; refuse to build where we enable none.
@@ -28,10 +30,14 @@ pub fn profile_key(profile: &str) -> String {
 /// The name of the SMTP relay password's entry.
 pub const MAIL_KEY: &str = "mail";
 
+/// The variable naming a credentials directory: set by systemd for a unit
+/// with `LoadCredential*=`, and by hand in a container.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
 /// A credential store: the OS keyring (kernel keyutils on Linux,
-/// Keychain, Credential Manager) under `service`, read after the systemd
-/// credentials the unit decrypted (`LoadCredentialEncrypted=`) when there
-/// are some. Writes always go to the keyring.
+/// Keychain, Credential Manager) under `service`, read after the files of
+/// a credentials directory (`$CREDENTIALS_DIRECTORY`) when there is one.
+/// Writes always go to the keyring.
 #[derive(Debug, Clone)]
 pub struct Store {
     service: String,
@@ -57,10 +63,11 @@ impl Drop for Stored {
 }
 
 impl Store {
-    /// The daemon's store: `$CREDENTIALS_DIRECTORY` (set by systemd when the
-    /// unit loads credentials) before the keyring.
-    pub fn for_daemon(service: &str) -> Store {
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty());
+    /// The store of this process: `$CREDENTIALS_DIRECTORY` (set by systemd
+    /// when the unit loads credentials, or by hand in a container) before
+    /// the keyring. The daemon and the commands read the same way.
+    pub fn from_env(service: &str) -> Store {
+        let dir = std::env::var_os(CREDENTIALS_DIRECTORY).filter(|d| !d.is_empty());
         Store {
             service: service.into(),
             credentials_dir: dir.map(PathBuf::from),
@@ -84,11 +91,38 @@ impl Store {
 
     /// Where a secret would be read from, for messages.
     pub fn describe(&self) -> String {
-        let keyring = format!("the OS keyring (service \"{}\")", self.service);
+        let keyring = os_keyring::describe(&self.service);
         match &self.credentials_dir {
-            Some(d) => format!("systemd credentials in {}, then {keyring}", d.display()),
+            Some(d) => format!("the credentials directory {}, then {keyring}", d.display()),
             None => keyring,
         }
+    }
+
+    /// The same keyring, without a credentials directory before it.
+    pub fn without_credentials_dir(&self) -> Store {
+        Store::keyring(&self.service)
+    }
+
+    /// The credentials directory read before the keyring, if any.
+    pub fn credentials_dir(&self) -> Option<&Path> {
+        self.credentials_dir.as_deref()
+    }
+
+    /// Checks, before anything is proved or stored, that the keyring can
+    /// keep a secret and give it back; says why not and how to fix it.
+    pub fn probe(&self) -> Result<(), CredentialsError> {
+        os_keyring::probe(&self.service).map_err(|u| CredentialsError::KeyringUnusable {
+            reason: u.reason,
+            hint: u.hint,
+        })
+    }
+
+    /// Whether `key` can be read without the keyring: a file for it in the
+    /// credentials directory.
+    pub fn has_file(&self, key: &str) -> bool {
+        self.credentials_dir
+            .as_ref()
+            .is_some_and(|d| d.join(key).is_file())
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Credentials>, CredentialsError> {
@@ -151,10 +185,38 @@ pub fn decode(blob: &str) -> Result<Credentials, CredentialsError> {
 }
 
 fn entry(service: &str, key: &str) -> Result<keyring::Entry, CredentialsError> {
-    keyring::Entry::new(service, key).map_err(|e| CredentialsError::Keyring {
-        key: key.into(),
+    os_keyring::entry(service, key)
+}
+
+/// Writes `creds` as the file `dir/key` (mode 0600, replaced atomically):
+/// a credentials directory for a container, mounted where
+/// `$CREDENTIALS_DIRECTORY` points. Returns the file's path.
+pub fn write_file(dir: &Path, key: &str, creds: &Credentials) -> Result<PathBuf, CredentialsError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |path: &Path, e: std::io::Error| CredentialsError::File {
+        path: path.to_path_buf(),
         reason: e.to_string(),
-    })
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = dir.join(key);
+    let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+    let blob = encode(creds)?;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(blob.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&path, e));
+    }
+    Ok(path)
 }
 
 fn keyring_get(service: &str, key: &str) -> Result<Option<Credentials>, CredentialsError> {

@@ -5,6 +5,7 @@
 //! call in-process.
 
 pub mod alarms;
+mod answers;
 pub mod policy;
 mod runner;
 pub mod status;
@@ -14,14 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use thiserror::Error;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::control::{self, Admission, ControlError, Request, Response};
+use crate::control::{self, Admission, ControlError};
 use crate::credentials::{self, Store};
 use crate::report::mail;
 use crate::report::outbox::{Outbox, queue_and_send};
@@ -148,7 +148,7 @@ pub struct Options {
 /// Loads the config and runs the daemon until `shutdown`.
 pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let config = Arc::new(Config::load(config_path, opts.clock.now())?);
-    let store = Store::for_daemon(&config.daemon.keyring_service);
+    let store = Store::from_env(&config.daemon.keyring_service);
     let shared = Arc::new(Shared {
         config: Mutex::new(config.clone()),
         status: Mutex::new(Status::new(config_path, opts.clock.now())),
@@ -165,7 +165,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let control_task = tokio::spawn(control::serve(
         listener,
         admission,
-        handler(shared.clone()),
+        answers::handler(shared.clone()),
         control_stop.clone(),
     ));
 
@@ -436,54 +436,4 @@ async fn flush_outbox(shared: &Shared, force: bool) {
     {
         tracing::error!(error = %e, "outbox");
     }
-}
-
-/// The control socket's answers.
-fn handler(shared: Arc<Shared>) -> control::Handler {
-    Arc::new(move |req: Request| {
-        let shared = shared.clone();
-        Box::pin(async move {
-            match &req {
-                Request::Status => {
-                    let config = shared.config();
-                    Response::ok(shared.status().to_json(&config))
-                }
-                Request::Store { key, secret } => match credentials::store::decode(secret) {
-                    Err(e) => Response::error(e.to_string()),
-                    Ok(creds) => match shared.store.set(key, &creds) {
-                        Ok(()) => {
-                            tracing::info!(key, "credentials handed over and stored");
-                            if let Some(profile) = key.strip_prefix("credentials.") {
-                                let now = shared.clock.now();
-                                shared
-                                    .status()
-                                    .credentials
-                                    .insert(profile.to_string(), CredentialState::handed_over(now));
-                            }
-                            shared.publish();
-                            Response::ok(json!({"stored": key}))
-                        }
-                        Err(e) => Response::error(e.to_string()),
-                    },
-                },
-                Request::Delete { key } => match shared.store.delete(key) {
-                    Ok(existed) => Response::ok(json!({"deleted": existed})),
-                    Err(e) => Response::error(e.to_string()),
-                },
-                Request::Check { profile } => {
-                    let ok =
-                        check_credentials(&shared, std::slice::from_ref(profile), "on request")
-                            .await;
-                    let state = shared.status().credentials.get(profile).cloned();
-                    match (ok, state) {
-                        (true, Some(s)) => Response::ok(json!({"canary": s.canary})),
-                        (_, s) => Response::error(
-                            s.and_then(|s| s.error)
-                                .unwrap_or_else(|| "check failed".into()),
-                        ),
-                    }
-                }
-            }
-        })
-    })
 }

@@ -39,12 +39,7 @@ impl CredentialState {
         }
     }
     pub fn problem(at: DateTime<Utc>, e: &CredentialsError) -> Self {
-        let state = match e {
-            CredentialsError::Missing { .. } => "missing",
-            CredentialsError::Rejected { .. } => "rejected",
-            CredentialsError::CanaryUnreachable { .. } => "unreachable",
-            _ => "error",
-        };
+        let state = e.kind();
         CredentialState {
             state: state.into(),
             checked: at,

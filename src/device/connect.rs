@@ -55,6 +55,11 @@ pub fn legacy_algorithms() -> Preferred {
     }
 }
 
+/// The group sizes asked for in a Diffie-Hellman group exchange.
+pub fn legacy_gex() -> client::GexParams {
+    client::GexParams::default()
+}
+
 /// What the handshake learnt, read after `connect` returns.
 #[derive(Debug, Default)]
 struct Report {

@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use thiserror::Error;
 
-pub use connect::{legacy_algorithms, modern_algorithms};
+pub use connect::{legacy_algorithms, legacy_gex, modern_algorithms};
 pub use gate::{GatePass, GateTicket, LoginGate, Proof};
 pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
 pub use session::{Session, display_addr as session_addr};
@@ -107,6 +107,9 @@ pub enum DeviceError {
         /// The device refused the enable secret (a credential, counted by
         /// AAA like a failed login), as opposed to having none to offer.
         refused: bool,
+        /// The device landed in user EXEC (`>`) and there is no enable
+        /// secret to leave it with: nothing was tried.
+        needed: bool,
     },
     #[error("{device}: `{command}` was refused: {message}")]
     CommandRejected {
@@ -159,6 +162,7 @@ impl DeviceError {
             DeviceError::AuthRejected { .. } => "the password or key was refused; fix it with `nightshift credentials set` before the account locks".into(),
             DeviceError::AuthUnsupported { .. } => "enable password or keyboard-interactive login on the device, or configure a key".into(),
             DeviceError::EnableFailed { refused: true, .. } => "the enable secret was refused; fix it with `nightshift credentials set` before the account locks".into(),
+            DeviceError::EnableFailed { needed: true, .. } => "store the profile's enable secret with `nightshift credentials set` (the second line with --password-stdin); nothing was sent to this device".into(),
             DeviceError::EnableFailed { .. } => "check the enable secret stored for this profile".into(),
             DeviceError::CommandRejected { .. } => "the device does not accept this command as written".into(),
             DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),

@@ -143,7 +143,15 @@ impl Session {
         let result = Session::start_shell(conn, target, login).await;
         if let Some(prover) = prover {
             match &result {
-                Ok(_) => prover.accepted(),
+                // The password was accepted: the others may send it (a
+                // missing enable secret fails each of them the same way,
+                // without a failed login).
+                Ok(_)
+                | Err(DeviceError::EnableFailed {
+                    needed: true,
+                    refused: false,
+                    ..
+                }) => prover.accepted(),
                 Err(e) if e.is_auth_rejected() => prover.rejected(),
                 // Proves nothing: the next device waiting tries instead.
                 Err(_) => drop(prover),
@@ -204,7 +212,10 @@ impl Session {
         let opened = Instant::now();
         s.find_prompt().await?;
         tracing::debug!(device = %s.name, ms = opened.elapsed().as_millis() as u64, "prompt found");
-        if s.spec.has_enable && !s.privileged() && s.enable_secret.is_some() {
+        // Every job needs privileged EXEC: a device at `>` is enabled with
+        // the profile's secret, and without one it fails here, naming
+        // enable, before any command reaches it.
+        if s.spec.has_enable && !s.privileged() {
             let asked = Instant::now();
             s.enable().await?;
             tracing::debug!(device = %s.name, ms = asked.elapsed().as_millis() as u64, "enabled");

@@ -343,18 +343,25 @@ fn terminal(cli: &mut Cli, w: &Words<'_>) -> Reply {
     Reply::empty()
 }
 
+/// `show` keywords at privilege level 1 (`>`), and those only privileged
+/// EXEC (`#`) has: at `>` IOS refuses these as unknown words, with the
+/// caret under them.
+const SHOW_USER: &[(&str, usize)] = &[
+    ("version", 2),
+    ("ip", 2),
+    ("access-lists", 2),
+    ("line", 2),
+    ("terminal", 2),
+    ("users", 2),
+];
+const SHOW_PRIVILEGED: &[(&str, usize)] =
+    &[("running-config", 2), ("startup-config", 2), ("archive", 2)];
+
 fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
-    let choices = [
-        ("version", 2),
-        ("running-config", 2),
-        ("startup-config", 2),
-        ("ip", 2),
-        ("access-lists", 2),
-        ("archive", 2),
-        ("line", 2),
-        ("terminal", 2),
-        ("users", 2),
-    ];
+    let mut choices = SHOW_USER.to_vec();
+    if cli.mode != Mode::User {
+        choices.extend_from_slice(SHOW_PRIVILEGED);
+    }
     let idx = match cli.pick(w, 1, &choices) {
         Ok(i) => i,
         Err(r) => return r,

@@ -1,30 +1,35 @@
 //! `nightshift credentials set|check|delete`: collect credentials once,
 //! prove them with exactly one login to the profile's canary, and keep them
-//! in the OS keyring, the running daemon's keyring, or systemd credentials.
+//! in the OS keyring, the running daemon's keyring, files in a credentials
+//! directory, or systemd credentials.
+//!
+//! Where they go is decided, and checked, before anything is asked or
+//! proved: the keyring must keep and give back a throw-away secret, and a
+//! daemon is handed credentials only when it runs the same config file.
 
-use std::io::IsTerminal as _;
+mod set;
+mod target;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-
-use super::{EXIT_INVALID, load_config, secrets};
+use super::EXIT_INVALID;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::control::{self, Request};
-use crate::credentials::{self, Credentials, CredentialsError, Store, profile_key, store};
+use crate::credentials::{self, CredentialsError, Store, profile_key};
+use target::{Destination, Where};
 
 /// Exit code when the canary could not be reached (nothing was proved).
 pub const EXIT_UNREACHABLE: u8 = 3;
-/// The longest `systemd-creds encrypt` may take.
-const SYSTEMD_CREDS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-/// At most this many interactive attempts: each costs one failed login.
-const MAX_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, clap::Args)]
 pub struct CredentialsArgs {
     #[command(subcommand)]
     action: Action,
+    /// The daemon's control socket [default: the config's [daemon] control_socket, else /run/nightshift/control.sock]
+    #[arg(long, global = true, env = "NIGHTSHIFT_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -39,12 +44,14 @@ enum Action {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum StoreChoice {
-    /// The running daemon when its control socket exists, else this user's keyring
+    /// The running daemon when its control socket exists (and it runs this config), else this user's keyring
     Auto,
-    /// Hand them to the running daemon over its control socket
+    /// Hand them to the running daemon, which proves them with one canary login and keeps them in its keyring
     Daemon,
-    /// This user's OS keyring
+    /// This user's OS keyring (on Linux: the kernel keyring, this user's persistent keyring)
     Keyring,
+    /// A file per profile in a credentials directory (--creds-dir, else $CREDENTIALS_DIRECTORY): for containers
+    Files,
     /// An encrypted systemd credential (survives reboots; see systemd/README.md)
     SystemdCreds,
 }
@@ -66,13 +73,10 @@ struct SetArgs {
     /// Where to keep them
     #[arg(long, value_enum, default_value = "auto")]
     store: StoreChoice,
-    /// With --store systemd-creds: where to write NAME.cred
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/etc/nightshift/credentials"
-    )]
-    creds_dir: PathBuf,
+    /// With --store files: the credentials directory [default: $CREDENTIALS_DIRECTORY];
+    /// with --store systemd-creds: where to write NAME.cred [default: /etc/nightshift/credentials]
+    #[arg(long, value_name = "DIR")]
+    creds_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,250 +89,96 @@ struct Which {
     store: StoreChoice,
 }
 
+/// The config, or why there is none to work with.
+enum Loaded {
+    Config(Box<Config>),
+    /// Not readable by this user (a member of `control_group`: the file is
+    /// `0640 root:nightshift`): the daemon's own answers stand in.
+    Unreadable(String),
+}
+
 pub fn credentials(
     path: &Path,
     args: &CredentialsArgs,
     clock: &dyn Clock,
 ) -> anyhow::Result<ExitCode> {
-    let Some(config) = load_config(path, clock)? else {
-        return Ok(ExitCode::from(EXIT_INVALID));
+    let loaded = match Config::load(path, clock.now()) {
+        Ok(c) => Loaded::Config(Box::new(c)),
+        Err(ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Loaded::Unreadable(format!("{}: {source}", path.display()))
+        }
+        Err(_) => {
+            let _ = super::load_config(path, clock)?;
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
     };
     let runtime = super::runtime(false)?;
     runtime.block_on(async {
         match &args.action {
-            Action::Set(a) => set(&config, a).await,
-            Action::Check(w) => check(&config, w).await,
-            Action::Delete(w) => delete(&config, w).await,
+            Action::Set(a) => set::set(&loaded, args.socket.as_deref(), a).await,
+            Action::Check(w) => check(&loaded, args.socket.as_deref(), w).await,
+            Action::Delete(w) => delete(&loaded, args.socket.as_deref(), w).await,
         }
     })
 }
 
-fn pick_profile(config: &Config, asked: Option<&str>) -> anyhow::Result<String> {
-    let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
+/// The profile to work on, from the names the config (or the daemon) has.
+fn pick_profile(names: &[String], asked: Option<&str>, source: &str) -> anyhow::Result<String> {
     match asked {
-        Some(p) if names.contains(&p) => Ok(p.to_string()),
-        Some(p) => bail!(
-            "no credential profile \"{p}\" in {} (profiles: {})",
-            config.source.display(),
+        Some(p) if names.iter().any(|n| n == p) => Ok(p.to_string()),
+        Some(p) => anyhow::bail!(
+            "no credential profile \"{p}\" in {source} (profiles: {})",
             names.join(", ")
         ),
-        None if names.len() == 1 => Ok(names[0].to_string()),
-        None => bail!(
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None => anyhow::bail!(
             "several credential profiles ({}): name one with --profile",
             names.join(", ")
         ),
     }
 }
 
-fn use_daemon(config: &Config, choice: StoreChoice) -> bool {
-    match choice {
-        StoreChoice::Daemon => true,
-        StoreChoice::Auto => config.daemon.control_socket.exists(),
-        _ => false,
-    }
-}
-
-async fn set(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
-    if a.mail {
-        return set_mail(config, a).await;
-    }
-    let profile = pick_profile(config, a.profile.as_deref())?;
-    let default_user = a.username.clone().or_else(|| {
-        config
-            .credentials
-            .iter()
-            .find(|c| c.name == profile)
-            .and_then(|c| c.username.clone())
-    });
-    let interactive = !a.password_stdin && std::io::stdin().is_terminal();
-    if !a.password_stdin && !interactive {
-        bail!(
-            "standard input is not a terminal: pass --password-stdin to read the password from it"
-        );
-    }
-    let mut attempt = 0;
-    let creds = loop {
-        attempt += 1;
-        let creds = if a.password_stdin {
-            secrets::stdin_credentials(default_user.clone())?
-        } else {
-            secrets::prompt_credentials(&profile, default_user.clone())?
-        };
-        match credentials::prove(config, &profile, &creds).await {
-            Ok(proof) => {
-                eprintln!(
-                    "nightshift credentials: profile {profile}: login to canary {} accepted ({} / {})",
-                    proof.canary, proof.negotiated.kex, proof.negotiated.host_key
-                );
-                break creds;
-            }
-            Err(e) => {
-                print_error(&e);
-                if !e.is_rejection() {
-                    eprintln!("    nothing was stored");
-                    return Ok(ExitCode::from(EXIT_UNREACHABLE));
-                }
-                if !interactive || attempt >= MAX_ATTEMPTS {
-                    eprintln!("    nothing was stored");
-                    return Ok(ExitCode::from(1));
-                }
-                eprintln!(
-                    "    try again ({} attempt{} left; each costs one failed login)",
-                    MAX_ATTEMPTS - attempt,
-                    if MAX_ATTEMPTS - attempt == 1 { "" } else { "s" }
-                );
-            }
-        }
+async fn check(loaded: &Loaded, socket: Option<&Path>, w: &Which) -> anyhow::Result<ExitCode> {
+    let dest = match target::resolve(loaded, socket, w.store, None).await {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
     };
-    let key = profile_key(&profile);
-    let where_ = store_in(config, a.store, &a.creds_dir, &key, &creds).await?;
-    eprintln!("nightshift credentials: profile {profile} stored in {where_}");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn store_in(
-    config: &Config,
-    choice: StoreChoice,
-    creds_dir: &Path,
-    key: &str,
-    creds: &Credentials,
-) -> anyhow::Result<String> {
-    Ok(match choice {
-        StoreChoice::SystemdCreds => systemd_encrypt(creds_dir, key, creds).await?,
-        choice if use_daemon(config, choice) => {
-            let secret = store::encode(creds)?.to_string();
-            control::call(
-                &config.daemon.control_socket,
-                &Request::Store {
-                    key: key.to_string(),
-                    secret,
-                },
-            )
-            .await
-            .context("while handing the credentials to the daemon (nothing was stored)")?;
-            format!(
-                "the daemon's keyring (via {})",
-                config.daemon.control_socket.display()
-            )
-        }
-        _ => {
-            let store = Store::keyring(&config.daemon.keyring_service);
-            store.set(key, creds)?;
-            store.describe()
-        }
-    })
-}
-
-/// The relay's AUTH password: one login to the relay, then stored.
-async fn set_mail(config: &Config, a: &SetArgs) -> anyhow::Result<ExitCode> {
-    let Some(mail) = &config.mail else {
-        bail!("no [mail] section in {}", config.source.display());
-    };
-    let Some(user) = mail.username.clone() else {
-        bail!(
-            "[mail] has no username in {}: the relay takes no AUTH, there is nothing to store",
-            config.source.display()
-        );
-    };
-    let creds = if a.password_stdin {
-        secrets::stdin_credentials(Some(user))?
-    } else {
-        let password =
-            rpassword::prompt_password(format!("SMTP password for {user} at {}: ", mail.relay))
-                .context("cannot read the password from the terminal; use --password-stdin")?;
-        Credentials {
-            username: user,
-            password: secrecy::SecretString::from(password),
-            enable_secret: None,
-        }
-    };
-    if let Err(e) = crate::report::mail::check_login(mail, &creds.password).await {
-        eprintln!("nightshift credentials: mail: {e}");
-        eprintln!("    nothing was stored");
-        return Ok(ExitCode::from(if e.is_transient() {
-            EXIT_UNREACHABLE
-        } else {
-            1
-        }));
-    }
-    let where_ = store_in(config, a.store, &a.creds_dir, credentials::MAIL_KEY, &creds).await?;
-    eprintln!(
-        "nightshift credentials: mail: login to {}:{} accepted; stored in {where_}",
-        mail.relay, mail.port
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Encrypts the credentials with `systemd-creds`, the secret on its
-/// standard input (never in arguments); at most [`SYSTEMD_CREDS_WAIT`].
-async fn systemd_encrypt(dir: &Path, key: &str, creds: &Credentials) -> anyhow::Result<String> {
-    use tokio::io::AsyncWriteExt as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let out = dir.join(format!("{key}.cred"));
-    let mut child = tokio::process::Command::new("systemd-creds")
-        .args(["encrypt", &format!("--name={key}"), "-"])
-        .arg(&out)
-        .stdin(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot run systemd-creds (systemd 250 or later is needed)")?;
-    let blob = store::encode(creds)?;
-    let run = async {
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(blob.as_bytes())
-                .await
-                .context("while writing to systemd-creds")?;
-        }
-        child
-            .wait()
-            .await
-            .context("while waiting for systemd-creds")
-    };
-    let status = tokio::time::timeout(SYSTEMD_CREDS_WAIT, run)
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "systemd-creds did not finish within {}s (a TPM prompt?); nothing was stored",
-                SYSTEMD_CREDS_WAIT.as_secs()
-            )
-        })??;
-    if !status.success() {
-        bail!("systemd-creds encrypt failed ({status}); nothing was stored");
-    }
-    Ok(format!(
-        "{} (load it with LoadCredentialEncrypted={key}:{} in the unit)",
-        out.display(),
-        out.display()
-    ))
-}
-
-async fn check(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
     let profiles = match &w.profile {
-        Some(p) => vec![pick_profile(config, Some(p))?],
-        None => config.credentials.iter().map(|c| c.name.clone()).collect(),
+        Some(p) => vec![pick_profile(&dest.profiles, Some(p), &dest.source)?],
+        None => dest.profiles.clone(),
     };
     let mut failed = false;
     for profile in &profiles {
         // Each problem is printed where it is known, with its hint.
-        let canary = if use_daemon(config, w.store) {
-            let request = Request::Check {
-                profile: profile.clone(),
-            };
-            match control::call(&config.daemon.control_socket, &request).await {
-                Ok(v) => Some(v["canary"].as_str().unwrap_or("?").to_string()),
-                Err(e) => {
-                    eprintln!("nightshift credentials: profile {profile}: {e}");
-                    None
+        let canary = match &dest.place {
+            Where::Daemon(socket) => {
+                let request = Request::Check {
+                    profile: profile.clone(),
+                };
+                match control::call(socket, &request).await {
+                    Ok(v) => Some(v["canary"].as_str().unwrap_or("?").to_string()),
+                    Err(e) => {
+                        eprintln!("nightshift credentials: profile {profile}: {e}");
+                        None
+                    }
                 }
             }
-        } else {
-            let store = Store::keyring(&config.daemon.keyring_service);
-            match credentials::check_stored(config, &store, std::slice::from_ref(profile)).await {
-                Ok(p) => Some(p.first().map(|p| p.canary.clone()).unwrap_or_default()),
-                Err(e) => {
-                    print_error(&e);
-                    None
+            _ => {
+                let (Loaded::Config(config), Some(store)) = (loaded, dest.local_store()) else {
+                    eprintln!(
+                        "nightshift credentials: systemd credentials are decrypted by the unit only: check them through the daemon (--store daemon)"
+                    );
+                    return Ok(ExitCode::from(1));
+                };
+                match credentials::check_stored(config, &store, std::slice::from_ref(profile)).await
+                {
+                    Ok(p) => Some(p.first().map(|p| p.canary.clone()).unwrap_or_default()),
+                    Err(e) => {
+                        print_error(&e);
+                        None
+                    }
                 }
             }
         };
@@ -346,15 +196,29 @@ async fn check(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn delete(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
-    let profile = pick_profile(config, w.profile.as_deref())?;
+async fn delete(loaded: &Loaded, socket: Option<&Path>, w: &Which) -> anyhow::Result<ExitCode> {
+    let dest = match target::resolve(loaded, socket, w.store, None).await {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let profile = pick_profile(&dest.profiles, w.profile.as_deref(), &dest.source)?;
     let key = profile_key(&profile);
-    let existed = if use_daemon(config, w.store) {
-        control::call(&config.daemon.control_socket, &Request::Delete { key }).await?["deleted"]
+    let existed = match &dest.place {
+        Where::Daemon(socket) => control::call(socket, &Request::Delete { key }).await?["deleted"]
             .as_bool()
-            .unwrap_or(false)
-    } else {
-        Store::keyring(&config.daemon.keyring_service).delete(&key)?
+            .unwrap_or(false),
+        Where::SystemdCreds(dir) => {
+            let path = dir.join(format!("{key}.cred"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
+            }
+        }
+        _ => match dest.local_store() {
+            Some(store) => delete_local(&store, &key)?,
+            None => false,
+        },
     };
     eprintln!(
         "nightshift credentials: profile {profile}: {}",
@@ -367,9 +231,34 @@ async fn delete(config: &Config, w: &Which) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Deletes from the keyring, or the file in the credentials directory.
+fn delete_local(store: &Store, key: &str) -> anyhow::Result<bool> {
+    if let Some(dir) = store.credentials_dir() {
+        let path = dir.join(key);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+            return Ok(true);
+        }
+    }
+    Ok(store.delete(key)?)
+}
+
 pub fn print_error(e: &CredentialsError) {
     eprintln!("nightshift credentials: {}", crate::error_chain(e));
     if let Some(h) = e.hint() {
         eprintln!("    hint: {h}");
+    }
+}
+
+impl Destination {
+    /// Says where the secrets went, for the last line of `set`.
+    pub fn describe(&self) -> String {
+        match &self.place {
+            Where::Daemon(s) => format!("the daemon's keyring (via {})", s.display()),
+            Where::Local(store) => store.describe(),
+            Where::Files(dir) => format!("the credentials directory {}", dir.display()),
+            Where::SystemdCreds(dir) => format!("systemd credentials in {}", dir.display()),
+        }
     }
 }

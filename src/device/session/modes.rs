@@ -24,8 +24,9 @@ impl Session {
         let Some(secret) = self.enable_secret.clone() else {
             return Err(DeviceError::EnableFailed {
                 device: self.name.clone(),
-                message: "no enable secret is stored for this profile".into(),
+                message: "the device lands in user EXEC (`>`) and no enable secret is stored for this profile".into(),
                 refused: false,
+                needed: true,
             });
         };
         self.send_raw("enable\r", false).await?;
@@ -56,6 +57,7 @@ impl Session {
                         // "% Access denied"): the secret was refused. Before
                         // it ("% No password set"): the device's doing.
                         refused: attempt > 0,
+                        needed: false,
                     })
                 };
             }
@@ -73,6 +75,7 @@ impl Session {
                     device: self.name.clone(),
                     message: "the enable secret was refused".into(),
                     refused: true,
+                    needed: false,
                 });
             }
         }
@@ -80,6 +83,7 @@ impl Session {
             device: self.name.clone(),
             message: "no privileged prompt".into(),
             refused: false,
+            needed: false,
         })
     }
 
