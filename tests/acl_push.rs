@@ -103,7 +103,7 @@ async fn push_to_200_devices_then_nothing_to_do() {
     assert_eq!(bound["safety_net"], "IOS revert timer (10 min)");
     assert_eq!(
         first.json["devices"][180]["safety_net"],
-        "NX-OS checkpoint nightshift-before-LOCK_IT_DOWN"
+        "NX-OS checkpoint nightshift-LOCK_IT_DOWN"
     );
     assert!(
         bound["diff"]
@@ -172,11 +172,12 @@ async fn faulty_devices_keep_their_previous_acl_and_the_rest_change() {
     };
     let rejected = dev("ios-002");
     assert_eq!(rejected["step"], "apply");
+    // The fourth configuration line: the second entry inserted.
     assert!(
         rejected["line"]
             .as_str()
             .unwrap()
-            .starts_with("20 permit tcp"),
+            .ends_with(" permit tcp 10.0.0.0 0.0.0.255 any eq 443"),
         "{rejected}"
     );
     assert!(

@@ -24,10 +24,17 @@ Faults (--fault KIND:DEVICE[:ARG], repeatable):
   lockout:N         the account locks after N failed logins on any device
                     (as TACACS does fleet-wide); also lockout:*:N
   stuck:hub-1:LINE  modem line LINE starts held by a session that is gone
+  checkpoint-busy:DEV  NX-OS refuses `no checkpoint` (another checkpoint or
+                    rollback operation is in progress)
+  checkpoints:DEV:N NX-OS starts with N user checkpoints of others (10 is the limit)
 
 Devices: ios-001…, nxos-001…, and hub-1 when --dialer-lines > 0. User `admin`,
-password and enable secret from --password. IOS lands in `>` (enable needed),
-NX-OS in `#`.
+password and enable secret from --password. IOS lands in `>` (enable needed;
+privileged commands such as `show running-config` are refused there, as on
+IOS), NX-OS in `#`. IOS keeps no duplicate ACL entry: an entry that matches
+an existing one under another sequence number is accepted and changes
+nothing; an existing sequence number is refused (`% Duplicate sequence
+number`). NX-OS checkpoint names are at most 32 characters, ten per switch.
 
 Modem lines: hub-1 lines 33…(33+L-1), reached from hub-1's prompt with
 `telnet <lab host> 20NN` (NN = line). Branch `branch-NNN` has number 555NNNN:

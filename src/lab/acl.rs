@@ -252,11 +252,17 @@ fn parse_addr(t: &mut Tokens<'_>, dialect: Dialect) -> Result<Addr, BadToken> {
             .ok()
             .filter(|l| *l <= 32)
             .ok_or_else(|| t.bad())?;
-        return Ok(Addr::Wild(a, wildcard_from_prefix(len)));
+        return Ok(wild(a, wildcard_from_prefix(len)));
     }
     let a: Ipv4Addr = tok.parse().map_err(|_| t.bad())?;
     let w: Ipv4Addr = t.next()?.parse().map_err(|_| t.bad())?;
-    Ok(Addr::Wild(a, w))
+    Ok(wild(a, w))
+}
+
+/// An address and wildcard as the device keeps them: the bits the
+/// wildcard ignores are cleared (`10.0.0.5 0.0.0.255` is `10.0.0.0 0.0.0.255`).
+fn wild(a: Ipv4Addr, w: Ipv4Addr) -> Addr {
+    Addr::Wild(Ipv4Addr::from(u32::from(a) & !u32::from(w)), w)
 }
 
 fn parse_ports(t: &mut Tokens<'_>, proto: &str) -> Result<Option<Ports>, BadToken> {

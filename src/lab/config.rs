@@ -293,6 +293,13 @@ fn apply_acl(
             Dialect::Nxos => "ERROR: Duplicate sequence number\r\n".into(),
         }));
     }
+    // IOS (IP access list entry sequence numbering, IOS 15 / IOS XE
+    // configuration guides): "If the user enters an entry that matches an
+    // already existing entry (except for the sequence number), then no
+    // changes are made." Accepted, silently, and nothing changes.
+    if dialect == Dialect::Ios && entry.is_ace() && acl.entries.values().any(|e| *e == entry) {
+        return Ok((None, String::new()));
+    }
     if let Entry::Remark(r) = &entry
         && r.len() > 100
     {

@@ -317,6 +317,10 @@ impl Lab {
                 (Endpoint::Listening(listener), addr)
             };
             let mut state = DeviceState::new(platform, initial_config(&name, platform, index));
+            for k in 1..=faults.checkpoints {
+                let rc = state.running.clone();
+                state.checkpoints.insert(format!("ops-checkpoint-{k}"), rc);
+            }
             if name == spec::HUB {
                 for l in 0..spec.dialer_lines {
                     state
@@ -359,6 +363,69 @@ impl Lab {
             devices,
             _reserved: reserved,
         })
+    }
+
+    /// Gives `device` the ACL `name` with these entries (sequence numbers
+    /// 10, 20, … unless a line has its own), in its running and startup
+    /// config, as if an engineer had configured and saved it: the "before"
+    /// of a test. Bindings stay as they are.
+    pub fn seed_acl(&self, device: &str, name: &str, lines: &[&str]) -> Result<(), String> {
+        let dev = self
+            .device(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        let mut st = dev.lock();
+        let dialect = st.dialect();
+        let mut a = acl::Acl {
+            statistics: dev.platform == Platform::CiscoNxos,
+            ..Default::default()
+        };
+        for l in lines {
+            let (seq, e) = acl::parse_entry(l, dialect)
+                .map_err(|b| format!("{device}: \"{l}\" is not an entry (word {})", b.index))?;
+            let seq = seq.unwrap_or_else(|| a.next_seq());
+            a.entries.insert(seq, e);
+        }
+        st.mutate(|rc| rc.acls.insert(name.to_string(), a));
+        st.startup = st.running.clone();
+        Ok(())
+    }
+
+    /// Binds ACL `name` inbound on `device`'s second interface (as the
+    /// fresh lab does with LOCK_IT_DOWN), so that the unprotected-time
+    /// meter watches it.
+    pub fn bind_in(&self, device: &str, name: &str) -> Result<(), String> {
+        let dev = self
+            .device(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        let mut st = dev.lock();
+        st.mutate(|rc| {
+            if let Some(i) = rc.interfaces.get_mut(1) {
+                i.access_in = Some(name.to_string());
+            }
+        });
+        st.startup = st.running.clone();
+        Ok(())
+    }
+
+    /// The sequence numbers and entries of `device`'s ACL `name` as the
+    /// device holds them (remarks included), or `None`.
+    pub fn acl(&self, device: &str, name: &str) -> Option<Vec<(u32, String)>> {
+        let dev = self.device(device)?;
+        let st = dev.lock();
+        let dialect = st.dialect();
+        st.running.acls.get(name).map(|a| {
+            a.entries
+                .iter()
+                .map(|(s, e)| (*s, acl::render(e, dialect)))
+                .collect()
+        })
+    }
+
+    /// The user checkpoints an NX-OS device holds.
+    pub fn checkpoints(&self, device: &str) -> Vec<String> {
+        self.device(device)
+            .map(|d| d.lock().checkpoints.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn devices(&self) -> &[Arc<LabDevice>] {

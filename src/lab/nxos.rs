@@ -197,19 +197,20 @@ pub fn exec(cli: &mut Cli, line: &str) -> Reply {
                 cli.invalid(&w, 1)
             }
         }
-        "checkpoint" => match w.get(1) {
-            Some(name) => {
-                let mut st = cli.dev.lock();
-                let rc = st.running.clone();
-                st.checkpoints.insert(name.to_string(), rc);
-                Reply::text("Done\r\n")
-            }
-            None => Reply::text("Done\r\n"),
-        },
+        "checkpoint" => checkpoint(cli, w.get(1)),
         "no" => match (w.get(1), w.get(2)) {
             (Some(c), Some(name)) if abbrev(c, "checkpoint", 3) => {
-                cli.dev.lock().checkpoints.remove(name);
-                Reply::empty()
+                if cli.dev.faults.checkpoint_busy {
+                    return Reply::text(
+                        "ERROR: Another checkpoint/rollback operation is in progress. Please try later.\r\n",
+                    );
+                }
+                match cli.dev.lock().checkpoints.remove(name) {
+                    Some(_) => Reply::empty(),
+                    None => Reply::text(format!(
+                        "ERROR: Checkpoint name '{name}' does not exist\r\n"
+                    )),
+                }
             }
             _ => cli.invalid(&w, 1),
         },
@@ -247,6 +248,39 @@ pub fn exec(cli: &mut Cli, line: &str) -> Reply {
         },
         None => reply,
     }
+}
+
+/// User checkpoints a switch keeps at most (Nexus configuration guides).
+pub const MAX_CHECKPOINTS: usize = 10;
+/// The longest checkpoint name.
+pub const MAX_CHECKPOINT_NAME: usize = 32;
+
+/// `checkpoint [NAME]`: a copy of the running config, within the
+/// platform's limits.
+fn checkpoint(cli: &mut Cli, name: Option<&str>) -> Reply {
+    let mut st = cli.dev.lock();
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => format!("user-checkpoint-{}", st.checkpoints.len() + 1),
+    };
+    if name.chars().count() > MAX_CHECKPOINT_NAME {
+        return Reply::text(format!(
+            "ERROR: Checkpoint name exceeds the maximum length of {MAX_CHECKPOINT_NAME} characters\r\n"
+        ));
+    }
+    if st.checkpoints.contains_key(&name) {
+        return Reply::text(format!(
+            "ERROR: Checkpoint name '{name}' is already in use\r\n"
+        ));
+    }
+    if st.checkpoints.len() >= MAX_CHECKPOINTS {
+        return Reply::text(format!(
+            "ERROR: Maximum number of checkpoints ({MAX_CHECKPOINTS}) reached. Delete a checkpoint and try again.\r\n"
+        ));
+    }
+    let rc = st.running.clone();
+    st.checkpoints.insert(name, rc);
+    Reply::text("Done\r\n")
 }
 
 fn enter_config(cli: &mut Cli, session: Option<String>) -> Reply {
@@ -319,11 +353,12 @@ fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
             }
         },
         "checkpoint" => {
+            // As `show checkpoint summary` prints it (genie's golden sample).
             let mut out = String::new();
             for (i, name) in st.checkpoints.keys().enumerate() {
                 let _ = write!(
                     out,
-                    "{}) {name}:\r\nCreated by admin\r\nUser Checkpoint Summary\r\n",
+                    "\r\n        {}) {name}:\r\n        Created by admin\r\n        Created at Wed, 01:02:03 25 Nov 2026\r\n        Size is 26,154 bytes\r\n        User Checkpoint Summary\r\n        -----------------------------------------------------\r\n        Description: None\r\n",
                     i + 1
                 );
             }

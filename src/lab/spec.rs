@@ -40,6 +40,12 @@ pub enum FaultKind {
     KbdInt,
     /// The password is never answered (an AAA server that does not reply).
     SlowAuth,
+    /// NX-OS: `no checkpoint` is refused ("another checkpoint/rollback
+    /// operation is in progress").
+    CheckpointBusy,
+    /// NX-OS: the switch starts with this many user checkpoints of others
+    /// (ten is its limit).
+    Checkpoints(u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +94,8 @@ impl FromStr for Fault {
             "legacy" => FaultKind::Legacy,
             "kbdint" => FaultKind::KbdInt,
             "slowauth" => FaultKind::SlowAuth,
+            "checkpoint-busy" => FaultKind::CheckpointBusy,
+            "checkpoints" => FaultKind::Checkpoints(num(2, "a number of checkpoints")? as u32),
             "drop" => FaultKind::Drop(num(2, "a number of config lines")?),
             "reject" => FaultKind::Reject(num(2, "a config line number")?),
             "stuck" => FaultKind::Stuck(num(2, "a line number")? as u32),
@@ -97,7 +105,7 @@ impl FromStr for Fault {
             ),
             other => {
                 return Err(format!(
-                    "unknown fault kind \"{other}\" (known: auth, enable, refuse, hang, drop, reject, slow, legacy, kbdint, slowauth, lockout, stuck)"
+                    "unknown fault kind \"{other}\" (known: auth, enable, refuse, hang, drop, reject, slow, legacy, kbdint, slowauth, lockout, stuck, checkpoint-busy, checkpoints)"
                 ));
             }
         };
@@ -121,6 +129,8 @@ pub struct DeviceFaults {
     pub legacy: bool,
     pub kbd_only: bool,
     pub slow_auth: bool,
+    pub checkpoint_busy: bool,
+    pub checkpoints: u32,
 }
 
 impl DeviceFaults {
@@ -208,6 +218,8 @@ impl LabSpec {
                 FaultKind::Legacy => f.legacy = true,
                 FaultKind::KbdInt => f.kbd_only = true,
                 FaultKind::SlowAuth => f.slow_auth = true,
+                FaultKind::CheckpointBusy => f.checkpoint_busy = true,
+                FaultKind::Checkpoints(n) => f.checkpoints = *n,
                 FaultKind::Lockout(_) | FaultKind::Stuck(_) => {}
             }
         }

@@ -113,7 +113,7 @@ pub fn render_html(r: &Report, full: bool) -> String {
     }
     out.push_str("</p>");
 
-    let problems = r.problems();
+    let problems = r.attention();
     if !problems.is_empty() {
         let _ = write!(
             out,
@@ -188,6 +188,18 @@ fn device_table<'a>(out: &mut String, devices: impl Iterator<Item = &'a Value>, 
             }
         } else if !s("reason").is_empty() {
             details.push_str(&esc(s("reason")));
+        }
+        for w in d["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let _ = write!(
+                details,
+                "<div style=\"color:#856404\"><b>Warning:</b> {}</div>",
+                esc(w)
+            );
         }
         if with_diff && matches!(status, "changed" | "would-change") {
             let diff: Vec<String> = d["diff"]

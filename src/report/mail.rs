@@ -124,7 +124,7 @@ pub fn render_report(
         let mut t = String::new();
         super::text::render_header(report, &mut t);
         t.push_str("Devices that need attention:\n\n");
-        for d in report.problems() {
+        for d in report.attention() {
             super::text::device(&mut t, d);
         }
         t.push_str("\nThe full report is attached as JSON and CSV.\n");

@@ -137,6 +137,27 @@ impl Report {
             .collect()
     }
 
+    /// Devices whose outcome came with warnings (a change that stands, but
+    /// whose cleanup or save needs a look), in inventory order.
+    pub fn warned(&self) -> Vec<&Value> {
+        self.devices()
+            .iter()
+            .filter(|d| d["warnings"].as_array().is_some_and(|w| !w.is_empty()))
+            .collect()
+    }
+
+    /// Devices that need a look: those that did not end well, and those
+    /// with warnings.
+    pub fn attention(&self) -> Vec<&Value> {
+        self.devices()
+            .iter()
+            .filter(|d| {
+                !GOOD.contains(&d["status"].as_str().unwrap_or("?"))
+                    || d["warnings"].as_array().is_some_and(|w| !w.is_empty())
+            })
+            .collect()
+    }
+
     /// All went well: every device good and every call connected.
     pub fn all_good(&self) -> bool {
         self.problems().is_empty() && self.lines().iter().all(|l| l["result"] == "connect")
@@ -149,6 +170,13 @@ impl Report {
             .iter()
             .map(|(s, n)| format!("{n} {}", s.replace('-', " ")))
             .collect();
+        let warned = self.warned().len();
+        if warned > 0 {
+            parts.push(format!(
+                "{warned} with warning{}",
+                if warned == 1 { "" } else { "s" }
+            ));
+        }
         let lines = self.lines();
         if !lines.is_empty() {
             let ok = lines.iter().filter(|l| l["result"] == "connect").count();
@@ -174,13 +202,20 @@ impl Report {
 
     /// Every device as CSV: one row per device and job.
     pub fn csv(&self) -> String {
-        let mut out =
-            String::from("device,address,job,status,step,error,hint,diff_lines,duration_ms\n");
+        let mut out = String::from(
+            "device,address,job,status,step,error,hint,warnings,diff_lines,duration_ms\n",
+        );
         for d in self.devices() {
             let s = |k: &str| csv_field(d[k].as_str().unwrap_or_default());
             let ms = device_ms(d).unwrap_or(0);
+            let warnings: Vec<&str> = d["warnings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{}\n",
                 s("name"),
                 s("address"),
                 s("job"),
@@ -188,6 +223,7 @@ impl Report {
                 s("step"),
                 s("error"),
                 s("hint"),
+                csv_field(&warnings.join("; ")),
                 d["diff"].as_array().map_or(0, Vec::len),
                 ms
             ));

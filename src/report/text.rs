@@ -38,7 +38,11 @@ pub fn render_header(r: &Report, out: &mut String) {
             ""
         }
     );
-    let counts: Vec<String> = r.counts().iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let mut counts: Vec<String> = r.counts().iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let warned = r.warned().len();
+    if warned > 0 {
+        counts.push(format!("{warned} with warnings (below)"));
+    }
     let _ = writeln!(out, "devices:  {}", counts.join(", "));
     if !r.lines().is_empty() {
         let calls: Vec<String> = r
@@ -119,6 +123,14 @@ pub fn device(out: &mut String, v: &Value) {
     }
     if let Some(h) = s("hint") {
         let _ = writeln!(out, "    hint:     {h}");
+    }
+    for w in v["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let _ = writeln!(out, "    WARNING:  {w}");
     }
     if matches!(status.as_str(), "changed" | "would-change") {
         for line in v["diff"]

@@ -318,6 +318,9 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
     let mut kept = Vec::new();
     if let Some(l) = &lines {
         let mut entries = 0;
+        // Each rule once: a device keeps one copy (IOS ignores a repeat),
+        // so an ACL with a repeat could never equal the intent.
+        let mut seen: Vec<(crate::jobs::acl::ace::Entry, usize)> = Vec::new();
         let (mut numbered, mut unnumbered, mut last_seq) = (0, 0, 0u64);
         for (i, line) in l.value.lines().enumerate() {
             let trimmed = line.trim();
@@ -344,13 +347,26 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
                         }
                         None => unnumbered += 1,
                     }
-                    if let Err(e) = crate::jobs::acl::ace::parse_line(trimmed) {
-                        doc.problem(
+                    match crate::jobs::acl::ace::parse_line(trimmed) {
+                        Err(e) => doc.problem(
                             line_span(doc.src(), l, i),
                             format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
                             e.0,
                             Some("write ports as numbers or IOS names (www, domain, ...), addresses as `any`, `host A`, `A WILDCARD` or `A/LEN`".into()),
-                        );
+                        ),
+                        Ok(parsed) if parsed.entry.is_rule() => {
+                            if let Some((_, first)) = seen.iter().find(|(e, _)| *e == parsed.entry) {
+                                doc.problem(
+                                    line_span(doc.src(), l, i),
+                                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
+                                    format!("this entry repeats line {} (`{}`)", first + 1, parsed.entry),
+                                    Some("a device keeps one copy of an entry (IOS ignores a repeat): remove one of the two lines".into()),
+                                );
+                            } else {
+                                seen.push((parsed.entry, i));
+                            }
+                        }
+                        Ok(_) => {}
                     }
                     kept.push(trimmed.to_string());
                 }

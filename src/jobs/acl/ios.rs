@@ -1,10 +1,20 @@
-//! IOS: replace in place, make-before-break, under the revert timer.
+//! IOS: replace in place, entry by entry, under the revert timer.
+//!
+//! IOS keeps no duplicate entry, so the change is planned entry by entry
+//! (`plan.rs`): the entries both ACLs share stay where they are; the
+//! others are inserted first, then the moved ones are deleted and entered
+//! again one by one, then the old ones are deleted. The ACL is never
+//! absent or without a rule. Sequence numbers are made known first with
+//! `ip access-list resequence` (IOS shows no numbers for remarks), and
+//! tidied to 10, 20, … at the end, as a reload would.
 
-use super::read::{self, AclState, Present};
+use super::ace::Entry;
+use super::plan::{self, Slots};
+use super::read::{self, AclState};
 use super::{AclJob, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
 
-/// The ACL's entries, remarks included, in order (for verification).
+/// The ACL's entries, remarks included, in order.
 pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
     // `section` with `$` so that LOCK does not also match LOCK_OLD.
     let section = s
@@ -22,23 +32,8 @@ pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, Devic
 
 pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
     let AclState {
-        exists,
-        mut entries,
-        ..
+        exists, entries, ..
     } = read_entries(s, name).await?;
-    if exists {
-        // The running config has remarks but no sequence numbers; `show ip
-        // access-lists` has the numbers of the rules.
-        let shown = s.command(&format!("show ip access-lists {name}")).await?;
-        let mut numbered = read::ios_show_acl(&shown, name).into_iter();
-        for e in entries.iter_mut().filter(|e| e.entry.is_rule()) {
-            if let Some(r) = numbered.next()
-                && r.entry == e.entry
-            {
-                e.seq = r.seq;
-            }
-        }
-    }
     let interfaces = s.command("show ip interface").await?;
     Ok(AclState {
         exists,
@@ -47,40 +42,59 @@ pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> 
     })
 }
 
-/// Commands that turn `current` into `target` without ever leaving the ACL
-/// empty: renumber the old entries above the new and insert the new (first
-/// list); then delete the old (second list), which is sent only once every
-/// line of the first was accepted.
-fn replace_commands(
+/// The commands that turn `current` into `target` (entries and the text to
+/// send for each), in two lists: the second is sent only once every line
+/// of the first was accepted.
+fn commands(
     name: &str,
     current: &AclState,
-    target: &[(u32, String)],
+    target: &[(Entry, String)],
 ) -> (Vec<String>, Vec<String>) {
-    let old = if current.exists {
-        current.entries.len() as u64
-    } else {
-        0
-    };
-    let max_seq = target.iter().map(|(s, _)| u64::from(*s)).max().unwrap_or(0);
-    let base = (max_seq + 1000).max(100_000).div_ceil(10) * 10;
-    let mut cmds = Vec::new();
-    if old > 0 {
-        cmds.push(format!("ip access-list resequence {name} {base} 10"));
+    let enter = format!("ip access-list extended {name}");
+    if !current.exists {
+        let mut add = vec![enter];
+        add.extend(
+            target
+                .iter()
+                .enumerate()
+                .map(|(k, (_, text))| format!("{} {text}", 10 * (k + 1))),
+        );
+        return (add, vec!["end".into()]);
     }
-    cmds.push(format!("ip access-list extended {name}"));
-    cmds.extend(target.iter().map(|(seq, text)| format!("{seq} {text}")));
-    let mut delete: Vec<String> = (0..old).map(|k| format!("no {}", base + 10 * k)).collect();
-    delete.push("end".into());
-    (cmds, delete)
+    let old = current.entries_only();
+    let new: Vec<Entry> = target.iter().map(|(e, _)| e.clone()).collect();
+    let p = plan::plan(&old, &new);
+    let (step, numbers) = Slots::after_resequence(&p);
+    let number = |j: usize| numbers.iter().find(|(k, _)| *k == j).map_or(0, |(_, n)| *n);
+    let old_seq = |i: usize| step * (i as u64 + 1);
+    let mut add = vec![
+        format!("ip access-list resequence {name} {step} {step}"),
+        enter,
+    ];
+    add.extend(
+        p.added
+            .iter()
+            .map(|&j| format!("{} {}", number(j), target[j].1)),
+    );
+    let mut finish = Vec::new();
+    for &(i, j) in &p.moved {
+        finish.push(format!("no {}", old_seq(i)));
+        finish.push(format!("{} {}", number(j), target[j].1));
+    }
+    finish.extend(p.removed.iter().map(|&i| format!("no {}", old_seq(i))));
+    finish.push("exit".into());
+    finish.push(format!("ip access-list resequence {name} 10 10"));
+    finish.push("end".into());
+    (add, finish)
 }
 
-/// Pastes the additions, then — only if every one was accepted — the
-/// deletions.
+/// Pastes the first list, then — only if every line was accepted — the
+/// second.
 async fn send_all(
     s: &mut Session,
-    (add, delete): &(Vec<String>, Vec<String>),
+    (first, then): &(Vec<String>, Vec<String>),
 ) -> Result<(), ApplyFail> {
-    for batch in [add, delete] {
+    for batch in [first, then] {
         if let Err(error) = s.send_batch(batch).await {
             let line = match &error {
                 DeviceError::CommandRejected { command, .. } => Some(command.clone()),
@@ -151,62 +165,35 @@ pub async fn apply(
             },
         ));
     }
-    let cmds = replace_commands(&job.acl_name, before, &job.numbered());
+    let target: Vec<(Entry, String)> = job
+        .intent
+        .iter()
+        .map(|l| (l.entry.clone(), l.text.clone()))
+        .collect();
+    let cmds = commands(&job.acl_name, before, &target);
     send_all(s, &cmds).await.map_err(|f| (safety.clone(), f))?;
     Ok(safety)
 }
 
-/// The previous entries with a sequence number on each: the rules keep
-/// theirs; a remark (IOS does not show its number) goes 10 below the next
-/// rule, or else just after the entry before it. Without room for that,
-/// everything is renumbered 10, 20, 30 (content and order kept).
-fn previous_numbered(before: &AclState) -> Vec<(u32, String)> {
-    let mut out: Vec<(u32, String)> = Vec::new();
-    let mut ok = true;
-    for (k, p) in before.entries.iter().enumerate() {
-        let prev = out.last().map_or(0, |(s, _)| *s);
-        let next = before.entries[k + 1..]
-            .iter()
-            .find_map(|e| e.seq)
-            .unwrap_or(u32::MAX);
-        let seq = p.seq.unwrap_or_else(|| {
-            [
-                next.checked_sub(10).filter(|_| next != u32::MAX),
-                Some(prev + 10),
-                Some(prev + 1),
-            ]
-            .into_iter()
-            .flatten()
-            .find(|c| *c > prev && *c < next)
-            .unwrap_or(prev + 1)
-        });
-        ok &= seq > prev && seq < next;
-        out.push((seq, p.shown.clone()));
-    }
-    if !ok {
-        out = before
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(k, p): (usize, &Present)| (10 * (k as u32 + 1), p.shown.clone()))
-            .collect();
-    }
-    out
-}
-
-/// Puts the previous ACL back from whatever state the device is in now.
+/// Puts the previous ACL back from whatever state the device is in now,
+/// the same way: entry by entry, never empty.
 pub async fn restore(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
     _safety: &Safety,
 ) -> Result<(), DeviceError> {
-    let now = read(s, &job.acl_name).await?;
+    let now = read_entries(s, &job.acl_name).await?;
     // A pending revert timer stays armed; a plain `configure terminal` does
     // not disturb it.
     s.command("configure terminal").await?;
     let cmds = if before.exists {
-        replace_commands(&job.acl_name, &now, &previous_numbered(before))
+        let previous: Vec<(Entry, String)> = before
+            .entries
+            .iter()
+            .map(|p| (p.entry.clone(), p.shown.clone()))
+            .collect();
+        commands(&job.acl_name, &now, &previous)
     } else {
         (
             vec![format!("no ip access-list extended {}", job.acl_name)],
@@ -220,6 +207,7 @@ pub async fn restore(
 mod tests {
     use super::*;
     use crate::jobs::acl::ace::parse_line;
+    use crate::jobs::acl::read::Present;
 
     fn state(lines: &[&str]) -> AclState {
         let entries = lines
@@ -240,54 +228,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn new_entries_go_in_before_old_ones_are_removed() {
-        let cur = state(&[
-            "remark x",
-            "20 permit tcp any any eq 22",
-            "30 deny ip any any",
-        ]);
-        let (add, delete) = replace_commands("A", &cur, &[(10, "permit ip any any".into())]);
-        assert_eq!(
-            add,
-            [
-                "ip access-list resequence A 100000 10",
-                "ip access-list extended A",
-                "10 permit ip any any"
-            ]
-        );
-        assert_eq!(delete, ["no 100000", "no 100010", "no 100020", "end"]);
-        let (add, delete) = replace_commands(
-            "A",
-            &AclState::default(),
-            &[(10, "permit ip any any".into())],
-        );
-        assert_eq!(add, ["ip access-list extended A", "10 permit ip any any"]);
-        assert_eq!(delete, ["end"]);
+    fn target(lines: &[&str]) -> Vec<(Entry, String)> {
+        lines
+            .iter()
+            .map(|l| {
+                let p = parse_line(l).unwrap();
+                (p.entry, p.text)
+            })
+            .collect()
     }
 
     #[test]
-    fn remarks_slot_in_after_their_rule() {
-        let prev = state(&[
-            "remark top",
-            "20 permit tcp any any eq 22",
-            "remark mid",
-            "30 deny ip any any",
+    fn kept_entries_stay_new_ones_go_in_first_old_ones_go_last() {
+        let cur = state(&[
+            "remark x",
+            "permit ip host 10.0.0.1 any",
+            "permit tcp any any eq 22",
+            "deny ip any any log",
         ]);
-        assert_eq!(
-            previous_numbered(&prev)
-                .iter()
-                .map(|(s, _)| *s)
-                .collect::<Vec<_>>(),
-            [10, 20, 21, 30]
+        let (add, finish) = commands(
+            "A",
+            &cur,
+            &target(&[
+                "remark x",
+                "permit ip host 10.0.0.2 any",
+                "permit tcp any any eq 22",
+                "deny ip any any log",
+            ]),
         );
-        let tight = state(&["20 permit tcp any any", "remark r", "21 deny ip any any"]);
         assert_eq!(
-            previous_numbered(&tight)
-                .iter()
-                .map(|(s, _)| *s)
-                .collect::<Vec<_>>(),
-            [10, 20, 30]
+            add,
+            [
+                "ip access-list resequence A 20 20",
+                "ip access-list extended A",
+                "30 permit ip host 10.0.0.2 any"
+            ]
         );
+        assert_eq!(
+            finish,
+            ["no 40", "exit", "ip access-list resequence A 10 10", "end"]
+        );
+    }
+
+    #[test]
+    fn a_moved_entry_is_deleted_then_entered_again() {
+        let cur = state(&["permit tcp any any eq 22", "permit ip any any"]);
+        let (add, finish) = commands(
+            "A",
+            &cur,
+            &target(&["permit ip any any", "permit tcp any any eq 22"]),
+        );
+        assert_eq!(
+            add,
+            [
+                "ip access-list resequence A 20 20",
+                "ip access-list extended A"
+            ]
+        );
+        assert_eq!(
+            finish[..2],
+            [
+                "no 20".to_string(),
+                "50 permit tcp any any eq 22".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_acl_is_simply_created() {
+        let (add, finish) = commands("A", &AclState::default(), &target(&["permit ip any any"]));
+        assert_eq!(add, ["ip access-list extended A", "10 permit ip any any"]);
+        assert_eq!(finish, ["end"]);
     }
 }

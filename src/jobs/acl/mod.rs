@@ -1,28 +1,35 @@
 //! ACL push: replace a named ACL with no moment in which an interface is
 //! unfiltered, verify it, restore the previous ACL on failure, save.
 //!
-//! Method per platform (see `ios.rs`, `nxos.rs`):
-//! - IOS: in place, make-before-break. Old entries are renumbered above the
-//!   new ones, the new entries are inserted before them, then the old ones
-//!   are removed one by one. The ACL never disappears and is never empty, so
-//!   every interface (and any other reference, such as a vty access-class)
-//!   stays filtered. With `archive` configured, the change runs under
-//!   `configure terminal revert timer N`: if nightshift loses the device
-//!   mid-change, the device reverts by itself; after verification
-//!   nightshift sends `configure confirm`.
-//! - NX-OS: `configure session` with the deletions and additions, `verify`,
+//! The change is planned entry by entry (`plan.rs`): entries both ACLs
+//! share stay in place, and only what differs is sent. Per platform (see
+//! `ios.rs`, `nxos.rs`):
+//! - IOS: in place, make-before-break. New entries are inserted first, moved
+//!   ones deleted and entered again one by one, old ones deleted last (IOS
+//!   keeps no duplicate entry, so a kept entry cannot be entered twice).
+//!   The ACL never disappears and never lacks a rule, so every interface
+//!   (and any other reference, such as a vty access-class) stays filtered.
+//!   With `archive` configured, the change runs under `configure terminal
+//!   revert timer N`: if nightshift loses the device mid-change, the device
+//!   reverts by itself; after verification nightshift sends `configure
+//!   confirm`.
+//! - NX-OS: `configure session` with the deletions and insertions, `verify`,
 //!   `commit`: nothing applies until the commit, which is atomic. A
 //!   `checkpoint` taken first is what a failed verification rolls back to.
 //!
 //! A refused line, a lost session or a verification mismatch restores the
-//! previous ACL (captured before the change, with its sequence numbers),
-//! checks the restore, and reports the device `failed` with the step, the
-//! line and the device's own message.
+//! previous ACL (captured before the change), checks the restore, and
+//! reports the device `failed` with the step, the line and the device's
+//! own message. The outcome follows the device: once a change is
+//! committed and verified the device is `changed`, whatever happens in the
+//! cleanup after it (a checkpoint that cannot be removed, a save that
+//! fails), and those problems are warnings in the report.
 
 pub mod ace;
 mod diff;
 mod ios;
 mod nxos;
+mod plan;
 pub mod read;
 
 use serde::Serialize;
@@ -67,15 +74,6 @@ impl AclJob {
 
     fn entries(&self) -> Vec<Entry> {
         self.intent.iter().map(|l| l.entry.clone()).collect()
-    }
-
-    /// The intent with a sequence number on every line.
-    fn numbered(&self) -> Vec<(u32, String)> {
-        self.intent
-            .iter()
-            .enumerate()
-            .map(|(k, l)| (l.seq.unwrap_or(10 * (k as u32 + 1)), l.text.clone()))
-            .collect()
     }
 }
 
@@ -142,6 +140,11 @@ pub struct AclResult {
     pub diff: Vec<String>,
     pub bindings: Vec<Binding>,
     pub safety_net: Option<String>,
+    /// Problems that did not undo the change (cleanup after a verified
+    /// commit, a save that failed, no checkpoint): the device is as the
+    /// status says, and these need a look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub steps: Vec<StepTime>,
     pub algorithms: Option<Negotiated>,
     #[serde(skip)]
@@ -163,6 +166,7 @@ impl AclResult {
             diff: Vec::new(),
             bindings: Vec::new(),
             safety_net: None,
+            warnings: Vec::new(),
             steps: Vec::new(),
             algorithms: None,
             auth_rejected: false,
@@ -283,7 +287,15 @@ pub async fn push_acl(
         }
     };
     let want = job.entries();
-    let unchanged = before.exists && before.entries_only() == want;
+    let unchanged = before.exists
+        && before.entries_only() == want
+        && (platform != Platform::CiscoNxos
+            || !nxos::numbered(job)
+            || before
+                .entries
+                .iter()
+                .map(|p| p.seq)
+                .eq(job.intent.iter().map(|l| l.seq)));
     // A new change must not begin once the window has closed or the run
     // was stopped; completing or restoring an earlier attempt's change
     // (`in_flight`) still may.
@@ -379,6 +391,11 @@ pub async fn push_acl(
         Err((safety, fail)) => (safety, Some(fail)),
     };
     r.safety_net = Some(safety.describe());
+    if let (true, Safety::Unavailable(why)) = (job.safety_net, &safety) {
+        r.warnings.push(format!(
+            "the change ran without the device's own undo: {why}"
+        ));
+    }
     if let Some(fail) = failure {
         let alive = fail.session_alive();
         r.restored = Some(if !fail.touched && alive {
@@ -396,7 +413,9 @@ pub async fn push_acl(
     complete(s, platform, &safety, job, r, steps).await
 }
 
-/// Confirms a verified change and saves it.
+/// Confirms a verified change and saves it. A refused `configure confirm`
+/// undoes the change (the revert timer runs out): a failure. Anything
+/// after that leaves the change in place: a warning.
 async fn complete(
     mut s: Session,
     platform: Platform,
@@ -405,21 +424,43 @@ async fn complete(
     mut r: AclResult,
     mut steps: Steps,
 ) -> AclResult {
-    if let Err(e) = finish(&mut s, platform, safety).await {
-        s.close().await;
-        return r.failed("confirm", None, &e, steps);
+    match (platform, safety) {
+        (Platform::CiscoIos, Safety::RevertTimer { minutes }) => {
+            if let Err(e) = s.command("configure confirm").await {
+                s.close().await;
+                let mut r = r.failed("confirm", Some("configure confirm".into()), &e, steps);
+                r.restored = Some(format!(
+                    "not confirmed: the device goes back to the previous config by itself within {minutes} min (revert timer); check it then"
+                ));
+                return r;
+            }
+        }
+        (Platform::CiscoNxos, Safety::Checkpoint(cp)) => {
+            if let Err(e) = nxos::drop_checkpoint(&mut s, cp).await
+                && !device_message(&e).contains("does not exist")
+            {
+                r.warnings.push(format!(
+                    "the change is committed and verified, but the checkpoint {cp} could not be removed ({}); remove it by hand with `no checkpoint {cp}` (it counts towards the switch's ten)",
+                    device_message(&e)
+                ));
+            }
+        }
+        _ => {}
     }
     steps.done("confirm").await;
     if job.save {
         let was = s.timeout();
         // NX-OS takes long to save (up to ~100 s on real gear).
         s.set_command_timeout(was.max(std::time::Duration::from_secs(120)));
-        if let Err(e) = s.save().await {
-            s.close().await;
-            return r.failed("save", None, &e, steps);
+        match s.save().await {
+            Ok(_) => steps.done("save").await,
+            Err(e) => r.warnings.push(format!(
+                "the change is live and verified but NOT saved ({}): a reload brings back the previous ACL; save by hand (`{}`)",
+                device_message(&e),
+                crate::device::platform::spec(platform).save
+            )),
         }
         s.set_command_timeout(was);
-        steps.done("save").await;
     }
     s.close().await;
     r.status = Status::Changed;
@@ -427,17 +468,11 @@ async fn complete(
     r
 }
 
-/// After a verified change: confirm the revert timer, drop the checkpoint.
-async fn finish(s: &mut Session, platform: Platform, safety: &Safety) -> Result<(), DeviceError> {
-    match (platform, safety) {
-        (Platform::CiscoIos, Safety::RevertTimer { .. }) => {
-            s.command("configure confirm").await.map(|_| ())
-        }
-        (Platform::CiscoNxos, Safety::Checkpoint(name)) => s
-            .command(&format!("no checkpoint {name}"))
-            .await
-            .map(|_| ()),
-        _ => Ok(()),
+/// The device's own words for an error, else the error.
+fn device_message(e: &DeviceError) -> String {
+    match e {
+        DeviceError::CommandRejected { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 

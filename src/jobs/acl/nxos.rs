@@ -1,9 +1,18 @@
 //! NX-OS: one `configure session`, verified and committed atomically, with
-//! a checkpoint to roll back to.
+//! a checkpoint to roll back to — within the platform's limits: names of
+//! at most 32 characters, ten checkpoints per switch, one checkpoint or
+//! rollback at a time.
 
+use super::ace::Entry;
+use super::plan::{self, Slots};
 use super::read::{self, AclState};
 use super::{AclJob, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
+
+/// NX-OS's longest checkpoint name.
+const CHECKPOINT_NAME_MAX: usize = 32;
+/// The highest sequence number.
+const MAX_SEQ: u64 = 4_294_967_295;
 
 pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
     let out = s.command("show running-config aclmgr").await?;
@@ -11,11 +20,38 @@ pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> 
 }
 
 fn session_name(acl: &str) -> String {
-    format!("nightshift-{acl}")
+    format!("nightshift-{}", short(acl, 20))
 }
 
+/// At most `max` characters of `acl` that NX-OS accepts in a name, and a
+/// hash of the whole name when it had to be shortened (or changed), so
+/// that two long names never share a checkpoint.
+fn short(acl: &str, max: usize) -> String {
+    let clean: String = acl
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean == acl && clean.len() <= max {
+        return clean;
+    }
+    use sha1::Digest as _;
+    let digest = sha1::Sha1::digest(acl.as_bytes());
+    let hash: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let head: String = clean.chars().take(max - hash.len() - 1).collect();
+    format!("{head}-{hash}")
+}
+
+/// nightshift's checkpoint for `acl`: `nightshift-` and the ACL name
+/// (shortened, with a hash, when it would pass 32 characters).
 pub fn checkpoint_name(acl: &str) -> String {
-    format!("nightshift-before-{acl}")
+    let prefix = "nightshift-";
+    format!("{prefix}{}", short(acl, CHECKPOINT_NAME_MAX - prefix.len()))
 }
 
 /// Discards a configuration session an earlier, dead attempt left pending.
@@ -28,17 +64,67 @@ pub async fn discard_pending(s: &mut Session, acl: &str) {
     }
 }
 
-/// Deletions of every current entry, then the target entries.
-fn session_commands(name: &str, current: &AclState, target: &[(u32, String)]) -> Vec<String> {
-    let mut cmds = vec![format!("ip access-list {name}")];
+/// The session's lines that turn `current` into `target`: deletions first
+/// (nothing applies before the commit), then insertions between the
+/// entries that stay. A target with its own sequence numbers replaces
+/// every entry with exactly those numbers.
+fn session_commands(
+    name: &str,
+    current: &AclState,
+    target: &[(Option<u32>, Entry, String)],
+) -> Vec<String> {
+    let enter = format!("ip access-list {name}");
+    let numbered = target.iter().all(|(s, _, _)| s.is_some()) && !target.is_empty();
+    if !current.exists || numbered {
+        let mut cmds = vec![enter];
+        if current.exists {
+            cmds.extend(
+                current
+                    .entries
+                    .iter()
+                    .filter_map(|p| p.seq)
+                    .map(|seq| format!("no {seq}")),
+            );
+        }
+        cmds.extend(
+            target.iter().enumerate().map(|(k, (seq, _, text))| {
+                format!("{} {text}", seq.unwrap_or(10 * (k as u32 + 1)))
+            }),
+        );
+        return cmds;
+    }
+    let old = current.entries_only();
+    let new: Vec<Entry> = target.iter().map(|(_, e, _)| e.clone()).collect();
+    let p = plan::plan(&old, &new);
+    let shown: Vec<u64> = current
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(k, e)| e.seq.map_or(10 * (k as u64 + 1), u64::from))
+        .collect();
+    let mut cmds = Vec::new();
+    let (old_seq, numbers) = match Slots::between(&p, &shown, MAX_SEQ) {
+        Some(numbers) => (shown, numbers),
+        None => {
+            // No room between two kept entries: spread them out first.
+            let (step, numbers) = Slots::after_resequence(&p);
+            cmds.push(format!("resequence ip access-list {name} {step} {step}"));
+            let spread = (0..old.len()).map(|k| step * (k as u64 + 1)).collect();
+            (spread, numbers)
+        }
+    };
+    cmds.push(enter);
     cmds.extend(
-        current
-            .entries
+        p.removed
             .iter()
-            .filter_map(|p| p.seq)
-            .map(|seq| format!("no {seq}")),
+            .chain(p.moved.iter().map(|(i, _)| i))
+            .map(|&i| format!("no {}", old_seq[i])),
     );
-    cmds.extend(target.iter().map(|(seq, text)| format!("{seq} {text}")));
+    cmds.extend(
+        numbers
+            .iter()
+            .map(|(j, seq)| format!("{seq} {}", target[*j].2)),
+    );
     cmds
 }
 
@@ -89,26 +175,85 @@ async fn in_session(s: &mut Session, acl: &str, cmds: &[String]) -> Result<(), A
     Ok(())
 }
 
+/// The names `show checkpoint summary` lists (`N) NAME:` lines).
+fn checkpoints_listed(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (n, rest) = l.split_once(") ")?;
+            n.parse::<u32>().ok()?;
+            rest.strip_suffix(':').map(str::to_string)
+        })
+        .collect()
+}
+
+/// Takes nightshift's checkpoint. One of ours left by an interrupted run
+/// is removed first; a switch at its limit of ten gets no checkpoint, and
+/// the change goes on without it: the session still commits all or
+/// nothing, and a restore re-applies the previous entries in a session.
+async fn take_checkpoint(s: &mut Session, acl: &str) -> Safety {
+    let cp = checkpoint_name(acl);
+    let listed = match s.command("show checkpoint summary").await {
+        Ok(out) => checkpoints_listed(&out),
+        Err(e) => return Safety::Unavailable(format!("cannot list checkpoints: {e}")),
+    };
+    if listed.contains(&cp)
+        && let Err(e) = s.command(&format!("no checkpoint {cp}")).await
+    {
+        return Safety::Unavailable(format!(
+            "the checkpoint {cp} left by an earlier run could not be removed ({e}); a restore re-applies the previous entries in a configuration session"
+        ));
+    }
+    match s.command(&format!("checkpoint {cp}")).await {
+        Ok(_) => Safety::Checkpoint(cp),
+        Err(DeviceError::CommandRejected { message, .. }) => {
+            let full = message.contains("Maximum number of checkpoints");
+            Safety::Unavailable(if full {
+                format!(
+                    "the switch holds the most checkpoints it can ({message}); a restore re-applies the previous entries in a configuration session"
+                )
+            } else {
+                format!(
+                    "checkpoint {cp} refused ({message}); a restore re-applies the previous entries in a configuration session"
+                )
+            })
+        }
+        Err(e) => Safety::Unavailable(format!("checkpoint failed: {e}")),
+    }
+}
+
 pub async fn apply(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
 ) -> Result<Safety, (Safety, ApplyFail)> {
     let safety = if job.safety_net {
-        let cp = checkpoint_name(&job.acl_name);
-        let _ = s.command(&format!("no checkpoint {cp}")).await;
-        match s.command(&format!("checkpoint {cp}")).await {
-            Ok(_) => Safety::Checkpoint(cp),
-            Err(e) => Safety::Unavailable(format!("checkpoint failed: {e}")),
-        }
+        take_checkpoint(s, &job.acl_name).await
     } else {
         Safety::Unavailable("safety_net = false".into())
     };
-    let cmds = session_commands(&job.acl_name, before, &job.numbered());
+    let target: Vec<(Option<u32>, Entry, String)> = job
+        .intent
+        .iter()
+        .map(|l| (l.seq, l.entry.clone(), l.text.clone()))
+        .collect();
+    let cmds = session_commands(&job.acl_name, before, &target);
     in_session(s, &job.acl_name, &cmds)
         .await
         .map_err(|f| (safety.clone(), f))?;
     Ok(safety)
+}
+
+/// Whether the intent gives its own sequence numbers, which NX-OS keeps:
+/// then the numbers are part of what must match.
+pub fn numbered(job: &AclJob) -> bool {
+    !job.intent.is_empty() && job.intent.iter().all(|l| l.seq.is_some())
+}
+
+/// After a verified commit: drops nightshift's checkpoint. Cleanup: a
+/// refusal leaves the change in place and is a warning.
+pub async fn drop_checkpoint(s: &mut Session, cp: &str) -> Result<(), DeviceError> {
+    s.command(&format!("no checkpoint {cp}")).await.map(|_| ())
 }
 
 /// Discards a pending session, then puts the previous ACL back if the
@@ -136,11 +281,10 @@ pub async fn restore(
         return Ok(());
     }
     let cmds = if before.exists {
-        let previous: Vec<(u32, String)> = before
+        let previous: Vec<(Option<u32>, Entry, String)> = before
             .entries
             .iter()
-            .enumerate()
-            .map(|(k, p)| (p.seq.unwrap_or(10 * (k as u32 + 1)), p.shown.clone()))
+            .map(|p| (p.seq, p.entry.clone(), p.shown.clone()))
             .collect();
         session_commands(&job.acl_name, &now, &previous)
     } else {
@@ -149,4 +293,108 @@ pub async fn restore(
     in_session(s, &job.acl_name, &cmds)
         .await
         .map_err(|f| f.error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::acl::ace::parse_line;
+    use crate::jobs::acl::read::Present;
+
+    fn state(lines: &[&str]) -> AclState {
+        AclState {
+            exists: true,
+            entries: lines
+                .iter()
+                .map(|l| {
+                    let p = parse_line(l).unwrap();
+                    Present {
+                        seq: p.seq,
+                        entry: p.entry,
+                        shown: p.text,
+                    }
+                })
+                .collect(),
+            bindings: Vec::new(),
+        }
+    }
+
+    fn target(lines: &[&str]) -> Vec<(Option<u32>, Entry, String)> {
+        lines
+            .iter()
+            .map(|l| {
+                let p = parse_line(l).unwrap();
+                (p.seq, p.entry, p.text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checkpoint_names_fit_in_32_characters() {
+        assert_eq!(checkpoint_name("LOCK_IT_DOWN"), "nightshift-LOCK_IT_DOWN");
+        let long = "BRANCH_OFFICE_INBOUND_FILTER_FOR_VLAN_100";
+        let a = checkpoint_name(long);
+        assert!(a.len() <= 32, "{a}");
+        assert!(a.starts_with("nightshift-BRANCH_OFFICE"), "{a}");
+        let b = checkpoint_name("BRANCH_OFFICE_INBOUND_FILTER_FOR_VLAN_200");
+        assert_ne!(a, b, "two long names never share a checkpoint");
+        assert!(checkpoint_name("a.b").len() <= 32);
+        assert_ne!(checkpoint_name("a.b"), checkpoint_name("a_b"));
+    }
+
+    #[test]
+    fn only_what_differs_is_sent() {
+        let cur = state(&[
+            "10 remark x",
+            "20 permit tcp any any eq 22",
+            "30 permit ip host 10.0.0.1 any",
+            "40 deny ip any any log",
+        ]);
+        let cmds = session_commands(
+            "A",
+            &cur,
+            &target(&[
+                "remark x",
+                "permit tcp any any eq 22",
+                "permit ip host 10.0.0.2 any",
+                "deny ip any any log",
+            ]),
+        );
+        assert_eq!(
+            cmds,
+            [
+                "ip access-list A",
+                "no 30",
+                "30 permit ip host 10.0.0.2 any"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_narrow_gap_is_spread_out_first() {
+        let cur = state(&["10 permit tcp any any eq 22", "11 deny ip any any"]);
+        let cmds = session_commands(
+            "A",
+            &cur,
+            &target(&[
+                "permit tcp any any eq 22",
+                "permit udp any any eq 53",
+                "deny ip any any",
+            ]),
+        );
+        assert_eq!(
+            cmds,
+            [
+                "resequence ip access-list A 20 20",
+                "ip access-list A",
+                "30 permit udp any any eq 53"
+            ]
+        );
+    }
+
+    #[test]
+    fn checkpoint_summary_is_read() {
+        let out = "\n        1) bgp-Wed_May_31:\n        Created by admin\n        User Checkpoint Summary\n\n        2) nightshift-A:\n        Created by admin\n";
+        assert_eq!(checkpoints_listed(out), ["bgp-Wed_May_31", "nightshift-A"]);
+    }
 }
