@@ -142,9 +142,7 @@ struct Forget(String);
 impl Drop for Forget {
     fn drop(&mut self) {
         for key in ["credentials.lab", "mail"] {
-            let _ = Command::new("keyctl")
-                .args(["purge", "user", &format!("keyring-rs:{key}@{}", self.0)])
-                .output();
+            let _ = nightshift::credentials::Store::keyring(&self.0).delete(key);
         }
     }
 }
@@ -427,9 +425,22 @@ async fn the_control_socket_takes_credentials_and_refuses_strangers() {
         let outbox: Vec<String> = common::file_names(&state.join("outbox"));
         assert!(outbox.iter().any(|f| f.contains("alert-credentials-of-profile-lab")), "{outbox:?}");
 
-        // `credentials set` proves them with one login, then hands them to the daemon.
+        // A copy of the config elsewhere is another config: the daemon is
+        // not handed credentials proven against it, and says what it runs.
+        let other = dirp.join("other.toml");
+        std::fs::copy(&config, &other).unwrap();
+        let out = ns(&other, &["credentials", "set", "--password-stdin"], &format!("{PASSWORD}\n{PASSWORD}\n"));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let daemon_runs = std::fs::canonicalize(&config).unwrap().display().to_string();
+        assert!(text(&out).contains(&format!("runs {daemon_runs}, not ")), "{}", text(&out));
+        assert!(text(&out).contains("nothing was stored"), "{}", text(&out));
+        let st = text(&ns(&config, &["status"], ""));
+        assert!(st.contains("credentials: lab: missing"), "{st}");
+
+        // `credentials set` hands them to the daemon, which proves them with one login and keeps them.
         let out = ns(&config, &["credentials", "set", "--password-stdin"], &format!("{PASSWORD}\n{PASSWORD}\n"));
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("the daemon's login to canary ios-001 accepted"), "{}", text(&out));
         assert!(text(&out).contains("stored in the daemon's keyring"), "{}", text(&out));
         let out = ns(&config, &["credentials", "check"], "");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
