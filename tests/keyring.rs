@@ -23,17 +23,19 @@ fn text(o: &Output) -> String {
     common::text(o)
 }
 
-/// Runs `wrapper... nightshift -c config args...` with `stdin`.
+/// Runs `wrapper... nightshift -c config args...` with `stdin`. The binary
+/// is a copy beside the config, so that another user can run it whatever
+/// the permissions of the checkout it was built in.
 fn via(wrapper: &[&str], config: &Path, args: &[&str], stdin: &str) -> Output {
     use std::io::Write as _;
-    let bin = env!("CARGO_BIN_EXE_nightshift");
+    let bin = config.with_file_name("nightshift");
     let mut cmd = match wrapper.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
-            c.args(rest).arg(bin);
+            c.args(rest).arg(&bin);
             c
         }
-        None => Command::new(bin),
+        None => Command::new(&bin),
     };
     let mut child = cmd
         .arg("-c")
@@ -76,6 +78,9 @@ async fn lab() -> (Lab, tempfile::TempDir, PathBuf) {
     }
     let kh = config.with_extension("known_hosts");
     std::fs::set_permissions(&kh, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let bin = config.with_file_name("nightshift");
+    std::fs::copy(env!("CARGO_BIN_EXE_nightshift"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     (lab, dir, config)
 }
 
