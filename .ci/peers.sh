@@ -4,7 +4,11 @@
 
 # Debian packages the test suite needs.
 PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd bsdutils util-linux
-    sudo python3-seccomp)
+    sudo python3-seccomp
+    # the package: its build (dpkg-shlibdeps), Debian's checker, a booted systemd
+    dpkg-dev lintian systemd-container debootstrap)
+# Cargo tools, installed with `cargo install --locked` when missing.
+PEER_CARGO_TOOLS=(cargo-deb)
 # An unprivileged account for the tests that run nightshift as another
 # user (`sudo -u`): the kernel keyring is per uid.
 PEER_USER=nightshift-test
@@ -22,6 +26,12 @@ install_peers() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
+    for t in "${PEER_CARGO_TOOLS[@]}"; do
+        if ! cargo "${t#cargo-}" --version >/dev/null 2>&1; then
+            echo "installing $t"
+            cargo install --locked --quiet "$t"
+        fi
+    done
     if ! id "$PEER_USER" >/dev/null 2>&1; then
         echo "creating the test user $PEER_USER"
         useradd --system --no-create-home --shell /usr/sbin/nologin "$PEER_USER"

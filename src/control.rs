@@ -81,6 +81,9 @@ pub enum Request {
         key: String,
         secret: String,
     },
+    /// Re-read and validate the config (`nightshift reload`, the unit's
+    /// `ExecReload=`): answers whether it was accepted, and the problems.
+    Reload,
     /// Forget credentials.
     Delete {
         key: String,

@@ -194,3 +194,74 @@ async fn a_stopped_pots_run_aborts_the_calls_dialling_and_places_no_other() {
     }
     lab.shutdown().await;
 }
+
+/// A run stopped (SIGTERM: `systemctl restart`, an upgrade) is resumed by
+/// its next attempt: what the stopped attempt finished is not touched
+/// again, what it did not begin is done, and its report says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_is_resumed_and_the_devices_it_did_not_begin_are_done() {
+    let (lab, _dir, path) = common::lab_with_config(LabSpec {
+        ios: 4,
+        nxos: 0,
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    })
+    .await;
+    let mut config = Config::load(&path, SystemClock.now()).unwrap();
+    for j in &mut config.jobs {
+        j.concurrency = 1;
+    }
+    let first = engine(config.clone());
+    let progress = first.progress.clone();
+    let stop = first.stop.clone();
+    let stopper = tokio::spawn(async move {
+        // Once the first device is done, stop: the second is in flight.
+        while progress.line().contains("0/4") || !progress.line().contains("/4") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+    });
+    let report = first.run(&plan(None)).await.unwrap();
+    stopper.await.unwrap();
+    assert!(report.stopped, "{report:?}");
+    assert_eq!(record(&report, "ios-001").0, "changed");
+    let begun: Vec<&str> = report.jobs[0]
+        .devices
+        .iter()
+        .filter(|d| !d.stopped)
+        .map(|d| d.device.as_str())
+        .collect();
+    let not_begun: Vec<&str> = report.jobs[0]
+        .devices
+        .iter()
+        .filter(|d| d.stopped)
+        .map(|d| d.device.as_str())
+        .collect();
+    assert!(!not_begun.is_empty(), "{report:?}");
+    assert!(
+        report.jobs[0]
+            .devices
+            .iter()
+            .filter(|d| d.stopped)
+            .all(|d| d.status == "not-started")
+    );
+    let before = lab.stats();
+
+    // The next attempt of the same run.
+    let again = engine(config).run(&plan(None)).await.unwrap();
+    assert!(again.resumed && !again.stopped, "{again:?}");
+    let after = lab.stats();
+    for d in &begun {
+        assert_eq!(
+            after.device(d).unwrap().logins,
+            before.device(d).unwrap().logins,
+            "{d} finished in the stopped attempt and is not touched again"
+        );
+    }
+    for d in &not_begun {
+        assert_eq!(record(&again, d).0, "changed", "{d}: {again:?}");
+    }
+    assert_eq!(record(&again, "ios-001").0, "changed");
+    assert!(after.devices.iter().all(|d| d.unprotected_ms == 0));
+    lab.shutdown().await;
+}

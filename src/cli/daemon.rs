@@ -68,21 +68,88 @@ pub struct StatusArgs {
     socket: Option<PathBuf>,
 }
 
-pub fn status(path: &Path, args: &StatusArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
-    // A member of control_group may not read the config (0640
-    // root:nightshift): the socket is then the default one.
-    let socket = match (&args.socket, Config::load(path, clock.now())) {
-        (Some(s), _) => s.clone(),
+/// The daemon's control socket: `--socket`, else the config's. A member
+/// of control_group may not read the config (`0640 root:nightshift`): then
+/// the default one. A config with problems (say, just after a reload was
+/// rejected — when the daemon's state matters most) still names its
+/// socket. `Err` is the exit code, the problems printed.
+fn socket_of(
+    path: &Path,
+    socket: Option<&Path>,
+    clock: &dyn Clock,
+) -> anyhow::Result<Result<PathBuf, ExitCode>> {
+    Ok(Ok(match (socket, Config::load(path, clock.now())) {
+        (Some(s), _) => s.to_path_buf(),
         (None, Ok(config)) => config.daemon.control_socket,
         (None, Err(ConfigError::Read { source, .. }))
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             PathBuf::from(control::DEFAULT_SOCKET)
         }
+        (None, Err(ConfigError::Invalid { problems, .. })) => {
+            eprintln!(
+                "nightshift: {} has {} problem(s) (`nightshift check-config` lists them); asking the daemon anyway",
+                path.display(),
+                problems.len()
+            );
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .and_then(|t| {
+                    t.get("daemon")?
+                        .get("control_socket")?
+                        .as_str()
+                        .map(PathBuf::from)
+                })
+                .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET))
+        }
         (None, Err(_)) => {
             let _ = load_config(path, clock)?;
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(Err(ExitCode::from(EXIT_INVALID)));
         }
+    }))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The daemon's control socket [default: the config's [daemon] control_socket, else /run/nightshift/control.sock]
+    #[arg(long, env = "NIGHTSHIFT_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+/// `nightshift reload` (the unit's `ExecReload=`): the running daemon
+/// re-reads and validates its config. Exit 0 when it took the new config;
+/// 1 when it kept the old one (every problem printed, an alert mailed).
+pub fn reload(path: &Path, args: &ReloadArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let socket = match socket_of(path, args.socket.as_deref(), clock)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let runtime = super::runtime(false)?;
+    match runtime.block_on(control::call(&socket, &Request::Reload)) {
+        Ok(_) => {
+            eprintln!("nightshift reload: the daemon took the new config");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(control::ControlError::Refused { message, hint, .. }) => {
+            eprintln!("nightshift reload: {message}");
+            if let Some(h) = hint {
+                eprintln!("    hint: {h}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("nightshift reload: {e}");
+            eprintln!("    hint: is the daemon running? `systemctl status nightshift`");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+pub fn status(path: &Path, args: &StatusArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let socket = match socket_of(path, args.socket.as_deref(), clock)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
     };
     let runtime = super::runtime(false)?;
     let v = match runtime.block_on(control::call(&socket, &Request::Status)) {

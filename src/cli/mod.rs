@@ -6,6 +6,7 @@ mod credentials;
 mod daemon;
 mod demo;
 mod exec;
+mod generate;
 mod lab;
 mod next;
 mod report;
@@ -65,12 +66,16 @@ pub enum Command {
     Daemon,
     /// Ask the running daemon for its state: next windows, progress, last outcome, credentials
     Status(daemon::StatusArgs),
+    /// Ask the running daemon to re-read its config: exit 0 when it took it, 1 when it kept the old one
+    Reload(daemon::ReloadArgs),
     /// List, show or resend mails (reports and alerts) from the outbox
     Report(report::ReportArgs),
     /// Serve a simulated fleet of IOS/NX-OS devices and modem lines over SSH on loopback
     Lab(lab::LabArgs),
     /// Run a whole change window against the embedded lab, in under a minute
     Demo(demo::DemoArgs),
+    /// Write the man pages, or print a shell's completion script
+    Generate(generate::GenerateArgs),
 }
 
 pub fn init_logging(verbose: u8, daemon: bool) {
@@ -156,8 +161,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon => daemon::daemon(&path),
         Command::Status(args) => daemon::status(&path, args, &clock),
+        Command::Reload(args) => daemon::reload(&path, args, &clock),
         Command::Report(args) => report::report(&path, args, &clock),
         Command::Lab(args) => lab::lab(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Generate(args) => generate::generate(args),
     }
 }

@@ -20,6 +20,22 @@ pub fn handler(shared: Arc<Shared>) -> control::Handler {
                     Response::ok(shared.status().to_json(&config))
                 }
                 Request::Info => info(&shared),
+                Request::Reload => {
+                    let r = shared.reload().await;
+                    shared.rearm.notify_one();
+                    if r.problems.is_empty() {
+                        Response::ok(json!({"reloaded": true}))
+                    } else {
+                        Response::problem(
+                            format!(
+                                "config reload rejected; the previous config stays in force:\n{}",
+                                r.problems.join("\n")
+                            ),
+                            "rejected",
+                            Some("fix the problems, then reload again; an alert was mailed".into()),
+                        )
+                    }
+                }
                 Request::Set { profile, secret } => set(&shared, profile, secret).await,
                 Request::Store { key, secret } => store(&shared, key, secret),
                 Request::Delete { key } => match shared.store.delete(key) {

@@ -80,6 +80,8 @@ pub struct Shared {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub notifier: Arc<dyn Notifier>,
+    /// Told when the config changed outside the main loop.
+    pub rearm: Notify,
 }
 
 impl Shared {
@@ -155,6 +157,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
         store,
         clock: opts.clock.clone(),
         notifier: opts.notifier.clone(),
+        rearm: Notify::new(),
     });
 
     // The control socket first: `credentials set` may be needed to finish
@@ -181,9 +184,9 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let (mut alarms, mut fired) = Alarms::new(opts.clock.clone());
     let mut handled: HashSet<(String, DateTime<Utc>)> = HashSet::new();
     arm(&shared, &mut alarms, &handled).await;
+    tracing::info!(config = %config_path.display(), "nightshift daemon ready");
     opts.notifier.ready();
     shared.publish();
-    tracing::info!(config = %config_path.display(), "nightshift daemon ready");
 
     loop {
         // Asleep on a plain timer until an alarm is a minute away (and at
@@ -202,7 +205,13 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
                 }
             }
             _ = opts.reload.notified() => {
-                reload(&shared, config_path).await;
+                shared.reload().await;
+                arm(&shared, &mut alarms, &handled).await;
+                shared.publish();
+            }
+            // A reload asked for over the control socket happened there;
+            // the alarms follow the new config.
+            _ = shared.rearm.notified() => {
                 arm(&shared, &mut alarms, &handled).await;
                 shared.publish();
             }
@@ -321,9 +330,16 @@ async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, Da
 }
 
 /// A run whose report is in the history is finished: a restart inside
-/// the window does not run it again.
+/// the window does not run it again — unless it was stopped (SIGTERM: a
+/// restart, an upgrade) before it was done; then the restart resumes it.
 fn already_done(config: &Config, window: &str, opening: DateTime<Utc>) -> bool {
-    history_path(&config.daemon.state_dir, &policy::run_id(window, opening)).exists()
+    let path = history_path(&config.daemon.state_dir, &policy::run_id(window, opening));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str::<serde_json::Value>(&text).map_or(true, |v| v["stopped"] != true)
+        }
+        Err(_) => false,
+    }
 }
 
 fn history_path(state_dir: &Path, run_id: &str) -> PathBuf {
@@ -386,39 +402,52 @@ async fn open_window(
     }
 }
 
-/// SIGHUP: re-read and validate; an invalid config is rejected with every
-/// problem logged (and an alert), and the old one keeps running.
-async fn reload(shared: &Shared, path: &Path) {
-    shared.notifier.reloading();
-    match Config::load(path, shared.clock.now()) {
-        Ok(c) => {
-            tracing::info!(config = %path.display(), "config reloaded");
-            *shared
-                .config
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
-            shared.status().last_reload = Some((shared.clock.now(), "accepted".into()));
-        }
-        Err(e) => {
-            let text = match &e {
-                ConfigError::Invalid { problems, .. } => problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                other => other.to_string(),
-            };
-            tracing::error!(config = %path.display(), "config reload REJECTED; the previous config stays in force:\n{text}");
-            shared.status().last_reload = Some((shared.clock.now(), "rejected".into()));
-            shared
-                .alert(
+/// What a reload did: the problems of a rejected config (empty when it
+/// was accepted).
+pub struct Reloaded {
+    pub problems: Vec<String>,
+}
+
+impl Shared {
+    /// Re-reads and validates the config (SIGHUP, `nightshift reload`): an
+    /// invalid config is rejected with every problem logged (and an alert),
+    /// and the old one keeps running. Whoever asked re-arms the alarms.
+    pub async fn reload(&self) -> Reloaded {
+        let path = self.status().config_path.clone();
+        self.notifier.reloading();
+        let result = match Config::load(&path, self.clock.now()) {
+            Ok(c) => {
+                tracing::info!(config = %path.display(), "config reloaded");
+                *self
+                    .config
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
+                self.status().last_reload = Some((self.clock.now(), "accepted".into()));
+                Reloaded {
+                    problems: Vec::new(),
+                }
+            }
+            Err(e) => {
+                let problems = match &e {
+                    ConfigError::Invalid { problems, .. } => {
+                        problems.iter().map(ToString::to_string).collect()
+                    }
+                    other => vec![other.to_string()],
+                };
+                let text = problems.join("\n");
+                tracing::error!(config = %path.display(), "config reload REJECTED; the previous config stays in force:\n{text}");
+                self.status().last_reload = Some((self.clock.now(), "rejected".into()));
+                self.alert(
                     "config reload rejected",
                     &format!("nightshift was asked to reload {} and found problems; the previous config stays in force.\n\n{text}\n", path.display()),
                 )
                 .await;
-        }
+                Reloaded { problems }
+            }
+        };
+        self.notifier.ready();
+        result
     }
-    shared.notifier.ready();
 }
 
 async fn flush_outbox(shared: &Shared, force: bool) {

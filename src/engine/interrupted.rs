@@ -151,6 +151,7 @@ pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport
         deadline: *deadline,
         resumed: false,
         interrupted,
+        stopped: false,
         jobs,
     })
 }

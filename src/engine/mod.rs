@@ -151,6 +151,17 @@ impl Engine {
                 failed.insert(i, format!("failed in job {job}"));
             }
         }
+        // What a stopped attempt did not begin is still to do; it was not
+        // in flight either (nothing was changed).
+        let stopped: Vec<(String, String)> = finished
+            .iter()
+            .filter(|(_, r)| r.stopped)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &stopped {
+            finished.remove(k);
+            in_flight.remove(k);
+        }
         in_flight.retain(|k| !finished.contains_key(k));
         let state = Arc::new(RunState {
             journal: journal.clone(),
@@ -194,6 +205,7 @@ impl Engine {
             deadline,
             resumed,
             interrupted: None,
+            stopped: self.stop.is_cancelled(),
             jobs,
         })
     }
@@ -213,7 +225,7 @@ impl Engine {
             Some(RunEnd::Stopped) => {
                 return Some((
                     "not-started",
-                    "the run was stopped before this device started".into(),
+                    format!("{STOPPED} before this device started"),
                 ));
             }
             Some(RunEnd::Closed(at)) => {
@@ -491,12 +503,21 @@ impl Engine {
 }
 
 /// Journals a device's end (durably), counts it in the progress and logs it.
+/// How every reason for a device the run did not begin because it was
+/// stopped starts.
+const STOPPED: &str = "the run was stopped";
+
 async fn finish(
     state: &RunState,
     progress: &Progress,
     job: &str,
-    record: DeviceRecord,
+    mut record: DeviceRecord,
 ) -> DeviceRecord {
+    record.stopped = record.status == "not-started"
+        && record
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(STOPPED));
     state
         .journal
         .record(&Event::Finished {

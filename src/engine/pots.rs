@@ -88,6 +88,7 @@ impl Engine {
                 status: status.into(),
                 reason,
                 detail: serde_json::value::to_raw_value(&mine).ok(),
+                stopped: false,
             };
             devices.push(self.finish(state, &job.name, record).await);
         }

@@ -31,6 +31,11 @@ pub struct DeviceRecord {
     /// kept as compact JSON: a run holds one for every device of the fleet.
     #[serde(default)]
     pub detail: Option<Box<serde_json::value::RawValue>>,
+    /// Not started, or stopped before its change began, because the run
+    /// was stopped (SIGTERM, Ctrl-C): a later attempt of the run (a restart
+    /// inside the window, `--run-id`) does it. Nothing was changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl DeviceRecord {
@@ -40,6 +45,7 @@ impl DeviceRecord {
             status: status.into(),
             reason: Some(reason),
             detail: None,
+            stopped: false,
         }
     }
 
@@ -80,6 +86,11 @@ pub struct RunReport {
     /// its journal after its window closed).
     #[serde(default)]
     pub interrupted: Option<String>,
+    /// The run was stopped (SIGTERM, Ctrl-C) before it was done: the
+    /// devices it did not begin are marked, and a later attempt of the run
+    /// inside its window does them.
+    #[serde(default)]
+    pub stopped: bool,
     pub jobs: Vec<JobReport>,
 }
 

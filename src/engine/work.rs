@@ -43,6 +43,7 @@ impl Work {
                         status,
                         reason,
                         detail: serde_json::value::to_raw_value(&r).ok(),
+                        stopped: false,
                     },
                     rejected,
                 )
@@ -57,6 +58,7 @@ impl Work {
                         status: status.into(),
                         reason: r.error.clone(),
                         detail: serde_json::value::to_raw_value(&r).ok(),
+                        stopped: false,
                     },
                     rejected,
                 )
@@ -76,7 +78,7 @@ pub(super) fn change_guard(
     Arc::new(move || {
         Some(match run_end(&stop, deadline, clock.now())? {
             RunEnd::Stopped => {
-                "the run was stopped before this device's change began; nothing was changed".into()
+                format!("{STOPPED} before this device's change began; nothing was changed")
             }
             RunEnd::Closed(at) => format!(
                 "window closed at {} before this device's change began; nothing was changed",

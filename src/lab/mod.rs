@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 pub use modem::branch_number;
 pub use spec::{DeviceFaults, Fault, FaultKind, LabSpec};
-pub use stats::{DeviceStats, LabStats};
+pub use stats::{DeviceStats, LOCK_IT_DOWN, LabStats};
 
 use crate::platform::Platform;
 use cli::{Cli, Mode};

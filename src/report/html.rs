@@ -77,6 +77,12 @@ pub fn render_html(r: &Report, full: bool) -> String {
     if let Some(m) = j["interrupted"].as_str() {
         facts.push(("INTERRUPTED", m.to_string()));
     }
+    if j["stopped"] == true {
+        facts.push((
+            "STOPPED",
+            "the run was stopped before it was done; the devices it did not begin are marked, and a later attempt inside the window does them".to_string(),
+        ));
+    }
     facts.push((
         "Ran",
         format!(

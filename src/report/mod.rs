@@ -184,6 +184,8 @@ impl Report {
         }
         let prefix = if self.json["interrupted"].is_string() {
             " (interrupted)"
+        } else if self.json["stopped"] == true {
+            " (stopped)"
         } else if self.json["resumed"] == true {
             " (resumed)"
         } else {
@@ -315,7 +317,7 @@ pub fn report_json(config: &Config, r: &RunReport) -> Value {
     }
     json!({
         "run_id": r.run_id, "window": r.window, "started": r.started, "finished": r.finished,
-        "deadline": r.deadline, "resumed": r.resumed, "interrupted": r.interrupted, "counts": r.counts(), "jobs": jobs,
+        "deadline": r.deadline, "resumed": r.resumed, "interrupted": r.interrupted, "stopped": r.stopped, "counts": r.counts(), "jobs": jobs,
         "devices": devices, "lines": lines,
     })
 }

@@ -27,6 +27,12 @@ pub fn render_header(r: &Report, out: &mut String) {
     if let Some(m) = j["interrupted"].as_str() {
         let _ = writeln!(out, "INTERRUPTED: {m}");
     }
+    if j["stopped"] == true {
+        let _ = writeln!(
+            out,
+            "STOPPED:  the run was stopped (SIGTERM, Ctrl-C) before it was done; the devices it did not begin are marked, and a later attempt inside the window does them"
+        );
+    }
     let _ = writeln!(
         out,
         "ran:      {} .. {}{}",
