@@ -8,7 +8,7 @@ PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils opens
     # the package: its build (dpkg-shlibdeps), Debian's checker, a booted systemd
     dpkg-dev lintian systemd-container debootstrap)
 # Cargo tools, installed with `cargo install --locked` when missing.
-PEER_CARGO_TOOLS=(cargo-deb)
+PEER_CARGO_TOOLS=(cargo-deb cargo-deny)
 # An unprivileged account for the tests that run nightshift as another
 # user (`sudo -u`): the kernel keyring is per uid.
 PEER_USER=nightshift-test
@@ -26,12 +26,7 @@ install_peers() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
-    for t in "${PEER_CARGO_TOOLS[@]}"; do
-        if ! cargo "${t#cargo-}" --version >/dev/null 2>&1; then
-            echo "installing $t"
-            cargo install --locked --quiet "$t"
-        fi
-    done
+    install_cargo_tools
     if ! id "$PEER_USER" >/dev/null 2>&1; then
         echo "creating the test user $PEER_USER"
         useradd --system --no-create-home --shell /usr/sbin/nologin "$PEER_USER"
@@ -42,4 +37,13 @@ install_peers() {
         python3 -m venv "$PEER_VENV"
         "$PEER_VENV/bin/pip" install -q "${PEER_PYTHON_PACKAGES[@]}"
     fi
+}
+
+install_cargo_tools() {
+    for t in "${PEER_CARGO_TOOLS[@]}"; do
+        if ! cargo "${t#cargo-}" --version >/dev/null 2>&1; then
+            echo "installing $t"
+            cargo install --locked --quiet "$t"
+        fi
+    done
 }
