@@ -418,10 +418,12 @@ mod tests {
         .unwrap();
         assert_eq!(kh.check("127.0.0.1", 2201, &recorded), Verdict::Known);
         // Another key for the same hashed host: changed, at its line.
-        assert_eq!(kh.check("127.0.0.1", 2201, &key()), Verdict::Changed { line: 1 });
+        assert_eq!(
+            kh.check("127.0.0.1", 2201, &key()),
+            Verdict::Changed { line: 1 }
+        );
         // Another host: the hash does not match.
         assert_eq!(kh.check("127.0.0.1", 2202, &recorded), Verdict::Unknown);
         assert_eq!(kh.check("127.0.0.2", 2201, &recorded), Verdict::Unknown);
     }
-
 }
