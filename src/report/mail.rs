@@ -12,7 +12,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use thiserror::Error;
 
-use super::{FULL_BODY_LIMIT, Report, render_html, render_text};
+use super::{FULL_BODY_LIMIT, Report, render_html, render_text, render_text_summary};
 use crate::config::{MailSettings, MailTls};
 
 /// Sender and recipients when no `[mail]` is configured (the mail is then
@@ -121,14 +121,7 @@ pub fn render_report(
     let text = if full {
         render_text(report, true)
     } else {
-        let mut t = String::new();
-        super::text::render_header(report, &mut t);
-        t.push_str("Devices that need attention:\n\n");
-        for d in report.attention() {
-            super::text::device(&mut t, d);
-        }
-        t.push_str("\nThe full report is attached as JSON and CSV.\n");
-        t
+        render_text_summary(report)
     };
     let html = render_html(report, full);
     let alternative = MultiPart::alternative_plain_html(text, html);

@@ -2,10 +2,10 @@
 //! canonical form is JSON (kept in the run history, attached to big mails);
 //! the text, HTML and CSV forms are rendered from it.
 
-mod html;
 pub mod mail;
 pub mod outbox;
-mod text;
+mod templates;
+mod view;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-pub use html::render_html;
-pub use text::render_text;
+pub use templates::{render_html, render_text, render_text_summary};
 
 use crate::config::Config;
 use crate::device::session_addr;

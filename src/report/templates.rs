@@ -1,0 +1,135 @@
+//! The report's templates (minijinja): text and HTML, laid out from what
+//! `view.rs` prepares. The HTML template escapes every value it shows.
+
+use std::sync::LazyLock;
+
+use minijinja::{AutoEscape, Environment};
+use serde_json::Value;
+
+use super::{Report, view};
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    // A label padded to a column, at least one space after it.
+    env.add_filter("pad", |s: String, width: usize| {
+        format!("{s:<width$}", width = width.max(s.chars().count() + 1))
+    });
+    for (name, source) in [
+        ("report.txt", include_str!("templates/report.txt")),
+        ("report.html", include_str!("templates/report.html")),
+    ] {
+        // The templates are part of the binary and covered by the tests;
+        // a broken one renders as the error below instead.
+        let _ = env.add_template(name, source);
+    }
+    env
+});
+
+fn render(name: &str, context: &Value) -> String {
+    match TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::value::Serde(context)))
+    {
+        Ok(text) => text,
+        Err(e) => format!("nightshift: the report template {name} failed: {e:#}\n"),
+    }
+}
+
+/// The whole report as text (`with_header`: title, times and counts
+/// first), devices in inventory order per job.
+pub fn render_text(r: &Report, with_header: bool) -> String {
+    let mut ctx = view::report(r, true);
+    ctx["header"] = with_header.into();
+    render("report.txt", &ctx)
+}
+
+/// The header, then only the devices that need attention (a big report's
+/// mail body).
+pub fn render_text_summary(r: &Report) -> String {
+    let mut ctx = view::report(r, false);
+    ctx["header"] = true.into();
+    render("report.txt", &ctx)
+}
+
+/// The whole report as HTML, or (`full = false`) its summary and the
+/// devices that need attention.
+pub fn render_html(r: &Report, full: bool) -> String {
+    let mut html = render("report.html", &view::report(r, full));
+    html.push('\n');
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A report whose device message, line, warning and job name carry
+    /// markup, as a device or a config could send them.
+    fn hostile() -> Report {
+        let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>&amp;";
+        Report {
+            json: json!({
+                "run_id": "r1",
+                "window": "w</title><b>",
+                "started": "2026-12-04T02:00:00Z",
+                "finished": "2026-12-04T02:01:00Z",
+                "jobs": [{"name": "j<i>", "kind": "acl", "held": null, "devices": 1, "calls": 0}],
+                "devices": [
+                    {"name": "sw<1>", "address": "127.0.0.1:22", "job": "j<i>", "status": "failed",
+                     "step": "apply", "line": evil, "error": evil, "hint": evil,
+                     "restored": evil, "warnings": [evil], "steps": []},
+                    {"name": "sw2", "address": "127.0.0.1:23", "job": "j<i>", "status": "changed",
+                     "diff": [format!("+ remark {evil}")], "warnings": [evil], "steps": []}
+                ],
+                "lines": [],
+            }),
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_value_a_device_or_config_sends() {
+        let r = hostile();
+        for full in [true, false] {
+            let html = render_html(&r, full);
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<img"), "{html}");
+            assert!(!html.contains("j<i>"), "{html}");
+            assert!(!html.contains("<1>"), "{html}");
+            assert!(!html.contains("</title><b>"), "{html}");
+            assert!(html.contains("&lt;script&gt;"), "{html}");
+            // Text that was already an entity is shown as written.
+            assert!(html.contains("&amp;amp;"), "{html}");
+            assert!(!html.contains("the report template"), "{html}");
+        }
+    }
+
+    #[test]
+    fn text_shows_device_messages_as_the_device_sent_them() {
+        let r = hostile();
+        let text = render_text(&r, true);
+        assert!(text.contains("<script>alert(1)</script>"), "{text}");
+        assert!(text.contains("=== sw<1> (127.0.0.1:22): FAILED"), "{text}");
+        assert!(!text.contains("&lt;"), "{text}");
+        let summary = render_text_summary(&r);
+        assert!(
+            summary.contains("Devices that need attention:"),
+            "{summary}"
+        );
+        assert!(summary.contains("sw<1>"), "{summary}");
+    }
+
+    #[test]
+    fn every_template_loads() {
+        for name in ["report.txt", "report.html"] {
+            assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
+        }
+    }
+}
