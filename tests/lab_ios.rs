@@ -379,3 +379,35 @@ async fn config_prompts_shorten_long_hostnames() {
     s.expect(r"\nios-001-distribution-switch-a#$").await;
     lab.shutdown().await;
 }
+
+/// A device echoes each character as it reads it: clients such as scrapli
+/// type a command, wait for its echo, then press Enter. The enable secret
+/// is never echoed.
+#[tokio::test]
+async fn typed_characters_are_echoed_before_enter_but_not_the_secret() {
+    let lab = start_lab(small()).await;
+    let mut s = Shell::open(&lab, "ios-001").await;
+    s.expect("ios-001>$").await;
+    s.send("enable").await;
+    s.expect("^enable$").await;
+    s.send("\r").await;
+    s.expect("Password: $").await;
+    s.send(PASSWORD).await;
+    assert!(
+        s.try_expect(PASSWORD, Duration::from_millis(300))
+            .await
+            .is_err(),
+        "the secret is not echoed"
+    );
+    s.send("\r").await;
+    s.expect("ios-001#$").await;
+    // A backspace over a character already echoed rubs it out.
+    s.send("show versionn").await;
+    s.expect("show versionn$").await;
+    s.send("\x7f").await;
+    s.expect("\x08 \x08$").await;
+    s.send("\r").await;
+    let out = s.expect("ios-001#$").await;
+    assert!(out.contains("Cisco IOS Software"), "{out:?}");
+    lab.shutdown().await;
+}

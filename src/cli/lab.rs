@@ -64,7 +64,9 @@ pub struct LabArgs {
     /// Branch phone numbers the modems can dial
     #[arg(long, default_value_t = 24)]
     branches: u32,
-    /// Time per command, with ±20% jitter (e.g. 50ms)
+    /// Round-trip time of the link to each device, with ±20% jitter: input
+    /// reaches a device this long after it was sent, so lines sent together
+    /// pay it once (e.g. 50ms)
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     latency: Duration,
     /// Multiplies modem, revert-timer and reload delays (e.g. 0.01 in tests)

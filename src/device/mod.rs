@@ -259,7 +259,7 @@ impl DeviceLink {
     pub async fn open(&self) -> Result<Session, DeviceError> {
         let pass = self.gate.as_ref().and_then(|t| t.take());
         let mut session = Session::log_in(&self.target, &self.login, &self.known, pass).await?;
-        session.set_up().await?;
+        session.defer_set_up();
         Ok(session)
     }
 }

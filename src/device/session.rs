@@ -20,6 +20,7 @@ use super::transcript::Transcript;
 use super::{DeviceError, Login, Negotiated, Stage, Target};
 
 mod modes;
+mod pipeline;
 
 pub fn display_addr(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -98,6 +99,8 @@ pub struct Session {
     learned_host_key: bool,
     enable_secret: Option<SecretString>,
     transcript: Option<Transcript>,
+    /// The setup commands wait to go with the next thing sent.
+    setup_pending: bool,
 }
 
 /// The text after the last newline, as the terminal would show it.
@@ -208,6 +211,7 @@ impl Session {
             learned_host_key: conn.learned_host_key,
             enable_secret: login.enable_secret.clone(),
             transcript,
+            setup_pending: false,
         };
         let opened = Instant::now();
         s.find_prompt().await?;
@@ -223,19 +227,18 @@ impl Session {
         Ok(s)
     }
 
-    /// The platform's setup commands (paging off, wide terminal).
+    /// The platform's setup commands (paging off, wide terminal), sent
+    /// together now.
     pub async fn set_up(&mut self) -> Result<(), DeviceError> {
-        for cmd in self.spec.setup {
-            match self.command(cmd).await {
-                Ok(_) => {}
-                // An old box without `terminal width` still works.
-                Err(DeviceError::CommandRejected { .. }) => {
-                    tracing::debug!(device = %self.name, command = cmd, "setup command refused")
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.setup_pending = true;
+        self.flush_setup().await
+    }
+
+    /// The setup commands go with the next [`Session::reads`] or
+    /// [`Session::each`], in the same round trip (or before anything else
+    /// that is sent).
+    pub fn defer_set_up(&mut self) {
+        self.setup_pending = true;
     }
 
     pub fn name(&self) -> &str {
@@ -382,6 +385,7 @@ impl Session {
     /// Sends text as typed (nothing added): for dialogues without a prompt,
     /// such as a modem behind reverse telnet.
     pub async fn send(&mut self, text: &str) -> Result<(), DeviceError> {
+        self.flush_setup().await?;
         self.send_raw(text, false).await
     }
 
@@ -444,82 +448,6 @@ impl Session {
         self.exchange(command, &[]).await
     }
 
-    /// Sends `lines` the way an engineer pastes them — without waiting for
-    /// each prompt, in chunks of 50 — and returns each line's output. A
-    /// line the device refuses is an error naming it; later lines of the
-    /// same chunk were still sent (devices keep reading typed-ahead input),
-    /// so callers put lines that must not follow a failure in a later call.
-    pub async fn send_batch(&mut self, lines: &[String]) -> Result<Vec<String>, DeviceError> {
-        let mut outputs = Vec::with_capacity(lines.len());
-        for chunk in lines.chunks(50) {
-            outputs.extend(self.send_chunk(chunk).await?);
-        }
-        Ok(outputs)
-    }
-
-    /// How many of `lines` the device has echoed so far, in order.
-    fn echoed(&self, text: &str, lines: &[String]) -> usize {
-        let mut k = 0;
-        for l in text.lines() {
-            if k < lines.len() && self.is_echo(l, &lines[k]) {
-                k += 1;
-            }
-        }
-        k
-    }
-
-    /// A prompt (or nothing: the first prompt was read already) followed by
-    /// the command's echo.
-    fn is_echo(&self, line: &str, command: &str) -> bool {
-        let command = command.trim();
-        match line.trim_end().strip_suffix(command) {
-            Some(prefix) => prefix.is_empty() || self.shape.matches(prefix),
-            None => false,
-        }
-    }
-
-    async fn send_chunk(&mut self, lines: &[String]) -> Result<Vec<String>, DeviceError> {
-        let payload: String = lines.iter().map(|l| format!("{l}\r")).collect();
-        self.send_raw(&payload, false).await?;
-        let first = lines.first().map(String::as_str).unwrap_or_default();
-        let limit = self.timeout + Duration::from_millis(500) * lines.len() as u32;
-        let deadline = Instant::now() + limit;
-        let raw = self
-            .read_until(deadline, Stage::Command, Some(first), |s| {
-                s.ends_in_prompt() && s.echoed(&plain(&s.buf), lines) == lines.len()
-            })
-            .await?;
-        let text = plain(&raw);
-        let mut outputs = vec![String::new(); lines.len()];
-        let mut k = 0;
-        let mut current = None;
-        let all: Vec<&str> = text.lines().collect();
-        for (n, l) in all.iter().enumerate() {
-            if n + 1 == all.len() {
-                self.prompt = (*l).to_string();
-                break;
-            }
-            if k < lines.len() && self.is_echo(l, &lines[k]) {
-                current = Some(k);
-                k += 1;
-            } else if let Some(c) = current {
-                outputs[c].push_str(l);
-                outputs[c].push('\n');
-            }
-        }
-        for (line, out) in lines.iter().zip(&outputs) {
-            if let Some((indicator, message)) = self.spec.failure_in(out) {
-                return Err(DeviceError::CommandRejected {
-                    device: self.name.clone(),
-                    command: line.clone(),
-                    indicator: indicator.to_string(),
-                    message,
-                });
-            }
-        }
-        Ok(outputs)
-    }
-
     /// Sends `command`, answering only the listed questions (patterns
     /// compiled by the caller, once).
     pub async fn exchange(
@@ -527,6 +455,7 @@ impl Session {
         command: &str,
         answers: &[(Regex, &str)],
     ) -> Result<String, DeviceError> {
+        self.flush_setup().await?;
         let sent = Instant::now();
         self.send_raw(&format!("{command}\r"), false).await?;
         let deadline = Instant::now() + self.timeout;

@@ -61,6 +61,9 @@ pub struct Observed {
     pub first_login: Option<Instant>,
     pub last_logout: Option<Instant>,
     pub config_lines: u64,
+    /// Times the device answered everything it had been sent and then
+    /// received more: the round trips a client waited for.
+    pub round_trips: u64,
     pub unprotected: Duration,
     pub reverts: u64,
 }

@@ -133,7 +133,9 @@ async fn connection(
 struct DeviceHandler {
     dev: Arc<LabDevice>,
     lab: Arc<LabShared>,
-    input: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Input as it arrived, with when: the shell delivers it after the
+    /// link's latency.
+    input: Option<mpsc::UnboundedSender<(Instant, Vec<u8>)>>,
     /// Counted as a logged-in session (for concurrency and logout times).
     counted: bool,
 }
@@ -282,9 +284,20 @@ impl russh::server::Handler for DeviceHandler {
             channel,
         };
         let cancel = self.lab.cancel.clone();
+        let shutdown = self.lab.cancel.clone();
         self.lab.tracker.spawn(async move {
             let handle = out.handle.clone();
             let ending = run_shell(cli, rx, out, cancel).await;
+            if ending == Ending::Clean {
+                // `exit`: the channel was closed after the last output.
+                // OpenSSH drops output it has not written yet when a
+                // disconnect arrives in the same read, so the connection
+                // goes a moment later, as a device tears down its vty.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
             if matches!(ending, Ending::Clean | Ending::Dropped) {
                 let _ = handle
                     .disconnect(Disconnect::ByApplication, String::new(), String::new())
@@ -334,7 +347,7 @@ impl russh::server::Handler for DeviceHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if let Some(tx) = &self.input {
-            let _ = tx.send(data.to_vec());
+            let _ = tx.send((Instant::now(), data.to_vec()));
         }
         Ok(())
     }

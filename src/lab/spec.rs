@@ -146,7 +146,8 @@ pub struct LabSpec {
     pub nxos: usize,
     pub dialer_lines: u32,
     pub branches: u32,
-    /// Per command, with ±20% jitter.
+    /// The link's round-trip time, with ±20% jitter: input reaches the
+    /// device this long after it was sent, so pipelined lines pay it once.
     pub latency: Duration,
     /// Multiplies modem, revert-timer and reload delays.
     pub time_scale: f64,

@@ -1,5 +1,6 @@
-//! Runs one interactive shell: the terminal's line discipline, echo,
-//! per-command latency, the ` --More-- ` pager, questions, faults and the
+//! Runs one interactive shell: the terminal's line discipline, echo, the
+//! link's latency (input delivered that long after it arrived, so that
+//! pipelined lines pay it once), round trips counted, the ` --More-- ` pager, questions, faults and the
 //! modem's timed events. One task per shell, owned by the lab's tracker.
 
 use std::collections::VecDeque;
@@ -292,6 +293,7 @@ impl Cli {
         }
     }
 
+    /// The link's latency for the input after `seq` commands.
     fn latency(&self, seq: u64) -> Duration {
         // Deterministic jitter of ±20% around the lab's latency.
         let x = (self
@@ -300,8 +302,7 @@ impl Cli {
             .wrapping_add(seq.wrapping_mul(1442695040888963407))
             >> 33)
             % 41;
-        let base = self.lab.latency.mul_f64(0.8 + x as f64 / 100.0);
-        base + self.dev.faults.slow.unwrap_or_default()
+        self.lab.latency.mul_f64(0.8 + x as f64 / 100.0)
     }
 
     pub fn banner(&self) -> String {
@@ -327,6 +328,10 @@ struct Term {
     pending: Option<Question>,
     pager: Option<VecDeque<String>>,
     commands: u64,
+    /// Typed characters not yet echoed: a device echoes each character as
+    /// it reads it (clients such as scrapli wait for the echo before they
+    /// press Enter); what one packet brought goes out in one write.
+    echo: String,
 }
 
 enum Step {
@@ -336,7 +341,7 @@ enum Step {
 
 pub async fn run_shell(
     mut cli: Cli,
-    mut input: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut input: mpsc::UnboundedReceiver<(Instant, Vec<u8>)>,
     out: Out,
     cancel: CancellationToken,
 ) -> Ending {
@@ -351,6 +356,9 @@ pub async fn run_shell(
         return Ending::Abrupt;
     }
     let mut term = Term::default();
+    // The device has answered everything it was sent: the next input is a
+    // new round trip.
+    let mut idle = true;
     let ending = loop {
         let deadline = cli
             .telnet
@@ -367,10 +375,21 @@ pub async fn run_shell(
                 continue;
             }
         };
+        let (arrived, bytes) = bytes;
+        if idle {
+            cli.dev.lock().observed.round_trips += 1;
+        }
+        // The link: what was sent arrives one latency later, in order.
+        let due = arrived + cli.latency(term.commands);
+        tokio::select! {
+            _ = cancel.cancelled() => break Ending::Abrupt,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
         match feed(&mut cli, &mut term, &bytes, &out).await {
             Step::Continue => {}
             Step::End(e) => break e,
         }
+        idle = input.is_empty() && term.buf.is_empty();
     };
     match ending {
         Ending::Clean => cli.release_line(),
@@ -439,7 +458,9 @@ async fn feed(cli: &mut Cli, term: &mut Term, bytes: &[u8], out: &Out) -> Step {
                 "end".to_string()
             }
             0x08 | 0x7f => {
-                term.buf.pop();
+                if term.buf.pop().is_some() && term.echo.pop().is_none() {
+                    term.echo.push_str("\x08 \x08");
+                }
                 continue;
             }
             0x03 if term.pending.is_some() => {
@@ -448,6 +469,9 @@ async fn feed(cli: &mut Cli, term: &mut Term, bytes: &[u8], out: &Out) -> Step {
             }
             0x20..=0x7e => {
                 term.buf.push(b as char);
+                if !matches!(term.pending, Some(Question::EnableSecret(_))) {
+                    term.echo.push(b as char);
+                }
                 continue;
             }
             _ => continue,
@@ -455,6 +479,9 @@ async fn feed(cli: &mut Cli, term: &mut Term, bytes: &[u8], out: &Out) -> Step {
         if let Step::End(e) = run_line(cli, term, &line, out).await {
             return Step::End(e);
         }
+    }
+    if !term.echo.is_empty() && !out.send(&std::mem::take(&mut term.echo)).await {
+        return Step::End(Ending::Abrupt);
     }
     Step::Continue
 }
@@ -517,15 +544,20 @@ async fn feed_telnet(cli: &mut Cli, term: &mut Term, b: u8, out: &Out) -> Step {
 
 async fn run_line(cli: &mut Cli, term: &mut Term, line: &str, out: &Out) -> Step {
     let secret = matches!(term.pending, Some(Question::EnableSecret(_)));
-    // The echo goes out with the answer: one write per command, as a device
-    // that answers quickly does (long output is still split in packets).
+    // The rest of the echo goes out with the answer: one write per command,
+    // as a device that answers quickly does (long output is still split in
+    // packets).
     let echo = if secret {
+        term.echo.clear();
         "\r\n".to_string()
     } else {
-        format!("{line}\r\n")
+        std::mem::take(&mut term.echo) + "\r\n"
     };
     term.commands += 1;
-    tokio::time::sleep(cli.latency(term.commands)).await;
+    // A device that is slow to answer (fault `slow`): every command.
+    if let Some(slow) = cli.dev.faults.slow {
+        tokio::time::sleep(slow).await;
+    }
     let exec_mode = !matches!(cli.mode, Mode::Config(_));
     let reply = match term.pending.take() {
         Some(q) => cli.answer(q, line),

@@ -19,9 +19,13 @@ use nightshift::platform::Platform;
 pub const SSHD: &str = "/usr/sbin/sshd";
 
 /// A stand-in CLI: prompts like a device, answers a command or two.
+/// Like a device's CLI (and unlike a Unix terminal) it echoes a line when
+/// it reads it, after the prompt, not as soon as it is typed ahead.
 const FAKE_CLI: &str = r#"#!/bin/sh
+stty -echo 2>/dev/null
 printf 'sshd-cli#'
 while IFS= read -r line; do
+  printf '%s\r\n' "$line"
   case "$line" in
     "terminal length 0"|"terminal width 511"|"") ;;
     "show version") printf 'OpenSSH interop device\n' ;;

@@ -14,31 +14,33 @@ use super::read::{self, AclState};
 use super::{AclJob, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
 
+/// The command that shows the ACL's entries, remarks included, in order;
+/// `section` with `$` so that LOCK does not also match LOCK_OLD.
+fn show_section(name: &str) -> String {
+    format!("show running-config | section ip access-list extended {name}$")
+}
+
 /// The ACL's entries, remarks included, in order.
 pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
-    // `section` with `$` so that LOCK does not also match LOCK_OLD.
-    let section = s
-        .command(&format!(
-            "show running-config | section ip access-list extended {name}$"
-        ))
-        .await?;
+    let section = s.command(&show_section(name)).await?;
     let (exists, entries) = read::ios_running_section(&section, name);
     Ok(AclState {
         exists,
         entries,
-        bindings: Vec::new(),
+        ..AclState::default()
     })
 }
 
+/// The ACL and where it is bound, in one round trip.
 pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
-    let AclState {
-        exists, entries, ..
-    } = read_entries(s, name).await?;
-    let interfaces = s.command("show ip interface").await?;
+    let section = show_section(name);
+    let out = s.reads(&[&section, "show ip interface"]).await?;
+    let (exists, entries) = read::ios_running_section(&out[0], name);
     Ok(AclState {
         exists,
         entries,
-        bindings: read::ios_bindings(&interfaces, name),
+        bindings: read::ios_bindings(&out[1], name),
+        checkpoints: None,
     })
 }
 
@@ -225,6 +227,7 @@ mod tests {
             exists: true,
             entries,
             bindings: Vec::new(),
+            checkpoints: None,
         }
     }
 

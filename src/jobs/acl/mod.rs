@@ -233,7 +233,7 @@ async fn read_entries(
 ) -> Result<AclState, DeviceError> {
     match platform {
         Platform::CiscoIos => ios::read_entries(s, name).await,
-        Platform::CiscoNxos => nxos::read(s, name).await,
+        Platform::CiscoNxos => nxos::read_entries(s, name).await,
     }
 }
 

@@ -14,7 +14,24 @@ const CHECKPOINT_NAME_MAX: usize = 32;
 /// The highest sequence number.
 const MAX_SEQ: u64 = 4_294_967_295;
 
+/// The ACL, its bindings and the switch's checkpoints, in one round trip.
 pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
+    let mut out = s
+        .each(&["show running-config aclmgr", "show checkpoint summary"])
+        .await?
+        .into_iter();
+    let acl = out.next().unwrap_or_else(|| Ok(String::new()))?;
+    let mut state = read::nxos_aclmgr(&acl, name);
+    state.checkpoints = out.next().map(|listed| {
+        listed
+            .map(|text| checkpoints_listed(&text))
+            .map_err(|e| e.to_string())
+    });
+    Ok(state)
+}
+
+/// Just the ACL, for checking a change or a restore.
+pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
     let out = s.command("show running-config aclmgr").await?;
     Ok(read::nxos_aclmgr(&out, name))
 }
@@ -128,51 +145,72 @@ fn session_commands(
     cmds
 }
 
-/// Runs `cmds` in a configuration session: all or nothing.
-async fn in_session(s: &mut Session, acl: &str, cmds: &[String]) -> Result<(), ApplyFail> {
-    let session = session_name(acl);
+/// Runs `cmds` in a configuration session (entered by the caller): all
+/// or nothing. The lines and `verify` go in one round trip, `commit` in
+/// the next, only once every line was accepted and verified.
+async fn in_session(s: &mut Session, cmds: &[String]) -> Result<(), ApplyFail> {
     let fail = |step, line: &str, error, touched| ApplyFail {
         step,
         line: Some(line.to_string()),
         error,
         touched,
     };
-    let enter = format!("configure session {session}");
-    s.command(&enter)
-        .await
-        .map_err(|e| fail("configure", &enter, e, false))?;
-    for c in cmds.iter().map(String::as_str).chain(["verify", "commit"]) {
-        match s.command(c).await {
-            Ok(out) if c == "verify" && !out.contains("Verification Successful") => {
+    let mut lines = cmds.to_vec();
+    lines.push("verify".into());
+    match s.send_batch(&lines).await {
+        Ok(outputs) => {
+            let out = outputs.last().map(String::as_str).unwrap_or_default();
+            if !out.contains("Verification Successful") {
                 let _ = s.command("abort").await;
                 let error = DeviceError::CommandRejected {
                     device: s.name().into(),
-                    command: c.into(),
+                    command: "verify".into(),
                     indicator: "verify".into(),
                     message: out.trim().to_string(),
                 };
-                return Err(fail("verify", c, error, false));
-            }
-            Ok(out) if c == "commit" && !out.contains("Commit Successful") => {
-                let error = DeviceError::CommandRejected {
-                    device: s.name().into(),
-                    command: c.into(),
-                    indicator: "commit".into(),
-                    message: out.trim().to_string(),
-                };
-                return Err(fail("commit", c, error, false));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                // Nothing is applied before `commit`; discard the session.
-                if matches!(e, DeviceError::CommandRejected { .. }) {
-                    let _ = s.command("abort").await;
-                }
-                return Err(fail("apply", c, e, false));
+                return Err(fail("verify", "verify", error, false));
             }
         }
+        Err(e) => {
+            // Nothing is applied before `commit`; discard the session.
+            let line = match &e {
+                DeviceError::CommandRejected { command, .. } => command.clone(),
+                _ => lines.first().cloned().unwrap_or_default(),
+            };
+            if matches!(e, DeviceError::CommandRejected { .. }) {
+                let _ = s.command("abort").await;
+            }
+            return Err(fail("apply", &line, e, false));
+        }
     }
-    Ok(())
+    match s.command("commit").await {
+        Ok(out) if !out.contains("Commit Successful") => {
+            let error = DeviceError::CommandRejected {
+                device: s.name().into(),
+                command: "commit".into(),
+                indicator: "commit".into(),
+                message: out.trim().to_string(),
+            };
+            Err(fail("commit", "commit", error, false))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(fail("apply", "commit", e, false)),
+    }
+}
+
+/// Enters the configuration session alone (a restore, or a change without
+/// a checkpoint).
+async fn enter_session(s: &mut Session, acl: &str) -> Result<(), ApplyFail> {
+    let enter = format!("configure session {}", session_name(acl));
+    s.command(&enter)
+        .await
+        .map(|_| ())
+        .map_err(|error| ApplyFail {
+            step: "configure",
+            line: Some(enter),
+            error,
+            touched: false,
+        })
 }
 
 /// The names `show checkpoint summary` lists (`N) NAME:` lines).
@@ -187,26 +225,62 @@ fn checkpoints_listed(out: &str) -> Vec<String> {
         .collect()
 }
 
-/// Takes nightshift's checkpoint. One of ours left by an interrupted run
-/// is removed first; a switch at its limit of ten gets no checkpoint, and
-/// the change goes on without it: the session still commits all or
-/// nothing, and a restore re-applies the previous entries in a session.
-async fn take_checkpoint(s: &mut Session, acl: &str) -> Safety {
+/// Takes nightshift's checkpoint and enters the configuration session, in
+/// one round trip. One of ours left by an interrupted run is removed
+/// first; a switch at its limit of ten gets no checkpoint, and the change
+/// goes on without it: the session still commits all or nothing, and a
+/// restore re-applies the previous entries in a session.
+async fn checkpoint_and_enter(
+    s: &mut Session,
+    acl: &str,
+    listed: &Option<Result<Vec<String>, String>>,
+) -> Result<Safety, (Safety, ApplyFail)> {
     let cp = checkpoint_name(acl);
-    let listed = match s.command("show checkpoint summary").await {
-        Ok(out) => checkpoints_listed(&out),
-        Err(e) => return Safety::Unavailable(format!("cannot list checkpoints: {e}")),
+    let listed = match listed {
+        Some(Ok(names)) => names.clone(),
+        Some(Err(e)) => {
+            let safety = Safety::Unavailable(format!("cannot list checkpoints: {e}"));
+            return match enter_session(s, acl).await {
+                Ok(()) => Ok(safety),
+                Err(f) => Err((safety, f)),
+            };
+        }
+        None => Vec::new(),
     };
-    if listed.contains(&cp)
-        && let Err(e) = s.command(&format!("no checkpoint {cp}")).await
-    {
-        return Safety::Unavailable(format!(
-            "the checkpoint {cp} left by an earlier run could not be removed ({e}); a restore re-applies the previous entries in a configuration session"
-        ));
+    let leftover = listed.contains(&cp);
+    let drop_old = format!("no checkpoint {cp}");
+    let take = format!("checkpoint {cp}");
+    let enter = format!("configure session {}", session_name(acl));
+    let mut cmds: Vec<&str> = Vec::new();
+    if leftover {
+        cmds.push(&drop_old);
     }
-    match s.command(&format!("checkpoint {cp}")).await {
-        Ok(_) => Safety::Checkpoint(cp),
-        Err(DeviceError::CommandRejected { message, .. }) => {
+    cmds.push(&take);
+    cmds.push(&enter);
+    let fail = |error| ApplyFail {
+        step: "configure",
+        line: Some(enter.clone()),
+        error,
+        touched: false,
+    };
+    let mut outcomes = match s.each(&cmds).await {
+        Ok(o) => o.into_iter(),
+        Err(e) => {
+            return Err((
+                Safety::Unavailable(format!("checkpoint failed: {e}")),
+                fail(e),
+            ));
+        }
+    };
+    let dropped = if leftover { outcomes.next() } else { None };
+    let taken = outcomes.next();
+    let entered = outcomes.next();
+    let safety = match (dropped, taken) {
+        (Some(Err(e)), _) => Safety::Unavailable(format!(
+            "the checkpoint {cp} left by an earlier run could not be removed ({e}); a restore re-applies the previous entries in a configuration session"
+        )),
+        (_, Some(Ok(_))) => Safety::Checkpoint(cp.clone()),
+        (_, Some(Err(DeviceError::CommandRejected { message, .. }))) => {
             let full = message.contains("Maximum number of checkpoints");
             Safety::Unavailable(if full {
                 format!(
@@ -218,7 +292,19 @@ async fn take_checkpoint(s: &mut Session, acl: &str) -> Safety {
                 )
             })
         }
-        Err(e) => Safety::Unavailable(format!("checkpoint failed: {e}")),
+        (_, Some(Err(e))) => Safety::Unavailable(format!("checkpoint failed: {e}")),
+        (_, None) => Safety::Unavailable("checkpoint failed: no answer".into()),
+    };
+    match entered {
+        Some(Ok(_)) => Ok(safety),
+        Some(Err(e)) => Err((safety, fail(e))),
+        None => Err((
+            safety,
+            fail(DeviceError::Closed {
+                device: s.name().into(),
+                stage: crate::device::Stage::Command,
+            }),
+        )),
     }
 }
 
@@ -228,9 +314,13 @@ pub async fn apply(
     job: &AclJob,
 ) -> Result<Safety, (Safety, ApplyFail)> {
     let safety = if job.safety_net {
-        take_checkpoint(s, &job.acl_name).await
+        checkpoint_and_enter(s, &job.acl_name, &before.checkpoints).await?
     } else {
-        Safety::Unavailable("safety_net = false".into())
+        let safety = Safety::Unavailable("safety_net = false".into());
+        enter_session(s, &job.acl_name)
+            .await
+            .map_err(|f| (safety.clone(), f))?;
+        safety
     };
     let target: Vec<(Option<u32>, Entry, String)> = job
         .intent
@@ -238,7 +328,7 @@ pub async fn apply(
         .map(|l| (l.seq, l.entry.clone(), l.text.clone()))
         .collect();
     let cmds = session_commands(&job.acl_name, before, &target);
-    in_session(s, &job.acl_name, &cmds)
+    in_session(s, &cmds)
         .await
         .map_err(|f| (safety.clone(), f))?;
     Ok(safety)
@@ -270,7 +360,7 @@ pub async fn restore(
     ))
     .await?;
     s.command("abort").await?;
-    let now = read(s, &job.acl_name).await?;
+    let now = read_entries(s, &job.acl_name).await?;
     if now.exists == before.exists && now.entries_only() == before.entries_only() {
         return Ok(());
     }
@@ -290,9 +380,8 @@ pub async fn restore(
     } else {
         vec![format!("no ip access-list {}", job.acl_name)]
     };
-    in_session(s, &job.acl_name, &cmds)
-        .await
-        .map_err(|f| f.error)
+    enter_session(s, &job.acl_name).await.map_err(|f| f.error)?;
+    in_session(s, &cmds).await.map_err(|f| f.error)
 }
 
 #[cfg(test)]
@@ -316,6 +405,7 @@ mod tests {
                 })
                 .collect(),
             bindings: Vec::new(),
+            checkpoints: None,
         }
     }
 

@@ -23,6 +23,9 @@ pub struct AclState {
     pub exists: bool,
     pub entries: Vec<Present>,
     pub bindings: Vec<Binding>,
+    /// NX-OS: the checkpoints the switch holds, read in the same round
+    /// trip as the ACL (or why they could not be listed).
+    pub checkpoints: Option<Result<Vec<String>, String>>,
 }
 
 impl AclState {
