@@ -6,7 +6,9 @@
 PEER_PACKAGES=(openssh-client openssh-server sshpass python3-venv keyutils openssl systemd bsdutils util-linux
     sudo python3-seccomp
     # the package: its build (dpkg-shlibdeps), Debian's checker, a booted systemd
-    dpkg-dev lintian systemd-container debootstrap)
+    dpkg-dev lintian systemd-container debootstrap
+    # promtool, which checks the metrics file
+    prometheus)
 # Cargo tools, installed with `cargo install --locked` when missing.
 PEER_CARGO_TOOLS=(cargo-deb cargo-deny)
 # An unprivileged account for the tests that run nightshift as another

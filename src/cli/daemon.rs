@@ -66,6 +66,9 @@ pub struct StatusArgs {
     /// The daemon's control socket [default: the config's [daemon] control_socket, else /run/nightshift/control.sock]
     #[arg(long, env = "NIGHTSHIFT_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Print the status as JSON (`"format": 1`; the README lists the fields)
+    #[arg(long)]
+    json: bool,
 }
 
 /// The daemon's control socket: `--socket`, else the config's. A member
@@ -162,6 +165,14 @@ pub fn status(path: &Path, args: &StatusArgs, clock: &dyn Clock) -> anyhow::Resu
             return Ok(ExitCode::from(3));
         }
     };
+    if args.json {
+        let mut v = v;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("format".into(), 1.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
     let t = |v: &serde_json::Value| crate::report::show_time(v.as_str(), None);
     println!(

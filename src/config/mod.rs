@@ -70,6 +70,9 @@ pub struct DaemonSettings {
     pub credential_check_lead: Duration,
     /// The keyring service name the secrets are kept under.
     pub keyring_service: String,
+    /// Prometheus text-format metrics, rewritten atomically after every
+    /// change that matters (node_exporter's textfile collector).
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 
 pub mod alarms;
 mod answers;
+pub mod metrics;
 pub mod policy;
 mod runner;
 pub mod status;
@@ -82,6 +83,9 @@ pub struct Shared {
     pub notifier: Arc<dyn Notifier>,
     /// Told when the config changed outside the main loop.
     pub rearm: Notify,
+    /// The last failure to write the metrics file (logged once, not at
+    /// every refresh).
+    pub metrics_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -98,10 +102,40 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sends the one-line status to the supervisor.
+    /// Sends the one-line status to the supervisor and rewrites the
+    /// metrics file.
     pub fn publish(&self) {
-        let line = self.status().line(&self.config());
+        let config = self.config();
+        let line = self.status().line(&config);
         self.notifier.status(&line);
+        self.write_metrics(&config);
+    }
+
+    /// The metrics file, when `[daemon] metrics_file` names one.
+    fn write_metrics(&self, config: &Config) {
+        let Some(path) = &config.daemon.metrics_file else {
+            return;
+        };
+        let outbox = Outbox::new(&config.daemon.state_dir)
+            .list()
+            .unwrap_or_default();
+        let windows: Vec<String> = config.windows.iter().map(|w| w.name.clone()).collect();
+        let text = metrics::render(&self.status(), &windows, &outbox);
+        let result = metrics::write(path, &text).err().map(|e| e.to_string());
+        let mut last = self
+            .metrics_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (&result, last.as_ref()) {
+            (Some(e), previous) if previous != Some(e) => tracing::error!(
+                path = %path.display(),
+                error = %e,
+                "cannot write the metrics file; check [daemon] metrics_file and that the service may write there (the unit allows only /var/lib/nightshift)"
+            ),
+            (None, Some(_)) => tracing::info!(path = %path.display(), "metrics file written again"),
+            _ => {}
+        }
+        *last = result;
     }
 
     /// Puts an alert in the outbox and sends it when a relay is configured.
@@ -133,6 +167,7 @@ impl Shared {
             Ok((entry, _)) => tracing::info!(id = %entry.id, "alert kept in the outbox"),
             Err(e) => tracing::error!(error = %e, "cannot keep an alert in the outbox"),
         }
+        self.publish();
     }
 }
 
@@ -152,6 +187,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let config = Arc::new(Config::load(config_path, opts.clock.now())?);
     let store = Store::from_env(&config.daemon.keyring_service);
     let shared = Arc::new(Shared {
+        metrics_error: Mutex::new(None),
         config: Mutex::new(config.clone()),
         status: Mutex::new(Status::new(config_path, opts.clock.now())),
         store,
@@ -290,6 +326,7 @@ pub async fn check_credentials(shared: &Shared, profiles: &[String], when: &str)
                 .await;
         }
     }
+    shared.publish();
     all_ok
 }
 
@@ -465,4 +502,5 @@ async fn flush_outbox(shared: &Shared, force: bool) {
     {
         tracing::error!(error = %e, "outbox");
     }
+    shared.publish();
 }

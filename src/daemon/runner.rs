@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::metrics::RunFacts;
 use super::policy::{end_of, run_id};
 use super::status::LastOutcome;
 use crate::config::Window;
@@ -135,6 +136,10 @@ async fn run_in_span(
     if let Err(e) = report.save(&config.daemon.state_dir) {
         tracing::error!(error = %e, "cannot keep the report in the run history");
     }
+    shared
+        .status()
+        .runs
+        .insert(w.name.clone(), RunFacts::of(&report));
     send_report(shared, &report).await;
     shared.status().last = Some(LastOutcome {
         window: w.name.clone(),
@@ -142,6 +147,7 @@ async fn run_in_span(
         finished: shared.clock.now(),
         summary: subject,
     });
+    shared.publish();
 }
 
 /// The report into the outbox, and out when a relay is configured.
@@ -156,6 +162,7 @@ pub async fn send_report(shared: &Shared, report: &Report) {
         }
         Err(e) => tracing::error!(error = %e, "cannot keep the report mail in the outbox"),
     }
+    shared.publish();
 }
 
 /// A missed opening: kept in the history (so a restart does not try it
@@ -164,6 +171,7 @@ pub async fn record_missed(shared: &Shared, w: &Window, opening: DateTime<Utc>, 
     let config = shared.config();
     let id = run_id(&w.name, opening);
     tracing::warn!(window = %w.name, run = %id, "window MISSED: {reason}");
+    *shared.status().missed.entry(w.name.clone()).or_insert(0) += 1;
     let report = Report {
         json: json!({
             "run_id": id, "window": w.name, "missed": reason,
@@ -271,6 +279,10 @@ pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
     if let Err(e) = report.save(state_dir) {
         tracing::error!(error = %e, "cannot keep the report in the run history");
     }
+    shared
+        .status()
+        .runs
+        .insert(window.to_string(), RunFacts::of(&report));
     send_report(shared, &report).await;
     shared.status().last = Some(LastOutcome {
         window: window.to_string(),

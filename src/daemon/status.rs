@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::metrics::RunFacts;
 use crate::config::Config;
 use crate::credentials::CredentialsError;
 use crate::engine::Progress;
@@ -69,6 +70,10 @@ pub struct Status {
     pub last: Option<LastOutcome>,
     pub credentials: BTreeMap<String, CredentialState>,
     pub last_reload: Option<(DateTime<Utc>, String)>,
+    /// Each window's last run, for the metrics.
+    pub runs: BTreeMap<String, RunFacts>,
+    /// Openings missed since start, per window.
+    pub missed: BTreeMap<String, u64>,
 }
 
 impl Status {
@@ -82,6 +87,8 @@ impl Status {
             last: None,
             credentials: BTreeMap::new(),
             last_reload: None,
+            runs: BTreeMap::new(),
+            missed: BTreeMap::new(),
         }
     }
 

@@ -43,6 +43,12 @@ impl Progress {
         *p.counts.entry(status.into()).or_insert(0) += 1;
     }
 
+    /// The job running, its devices finished and its devices in all.
+    pub fn snapshot(&self) -> (String, usize, usize) {
+        let p = self.lock();
+        (p.job.clone(), p.done, p.total)
+    }
+
     /// E.g. `lock-it-down: 120/500 devices (110 changed, 2 failed)`; before
     /// the first device ends, `lock-it-down: 0/500 devices`.
     pub fn line(&self) -> String {

@@ -15,6 +15,7 @@ const DAEMON_KEYS: &[&str] = &[
     "max_auth_failures",
     "credential_check_lead",
     "keyring_service",
+    "metrics_file",
 ];
 
 pub(super) fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonSettings {
@@ -26,6 +27,7 @@ pub(super) fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonS
         max_auth_failures: 1,
         credential_check_lead: std::time::Duration::from_secs(3600),
         keyring_service: crate::credentials::SERVICE.to_string(),
+        metrics_file: None,
     };
     if let Some(mut t) = top.table(doc, "daemon", DAEMON_KEYS) {
         if let Some(p) = t.string(doc, "state_dir") {
@@ -60,6 +62,18 @@ pub(super) fn read_daemon(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> DaemonS
                 doc.problem(s.span, "daemon.keyring_service", "must not be empty", None);
             } else {
                 daemon.keyring_service = s.value;
+            }
+        }
+        if let Some(p) = t.string(doc, "metrics_file") {
+            if p.value.starts_with('/') && p.value.ends_with(".prom") {
+                daemon.metrics_file = Some(PathBuf::from(p.value));
+            } else {
+                doc.problem(
+                    p.span,
+                    "daemon.metrics_file",
+                    "must be an absolute path ending in .prom (node_exporter's textfile collector reads only those)",
+                    Some("e.g. \"/var/lib/prometheus/node-exporter/nightshift.prom\"".into()),
+                );
             }
         }
         t.finish(doc);
