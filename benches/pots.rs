@@ -58,6 +58,7 @@ async fn main() {
             algorithms: AlgorithmProfile::Modern,
         },
         transcript: None,
+        jump: None,
     };
     let login = Login {
         username: "admin".into(),

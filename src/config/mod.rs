@@ -51,6 +51,35 @@ pub struct Config {
     pub devices: Vec<Device>,
     pub jobs: Vec<Job>,
     pub windows: Vec<Window>,
+    /// `[jump_hosts.NAME]`: bastions devices are reached through.
+    pub jump_hosts: Vec<JumpHost>,
+}
+
+/// A bastion: devices behind it are reached over forwarded channels
+/// (`direct-tcpip`) of a few SSH connections to it, as OpenSSH's
+/// `ProxyJump`.
+#[derive(Debug, Clone)]
+pub struct JumpHost {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub auth: JumpAuth,
+    /// Connect timeout, known_hosts, host-key policy and algorithms for the
+    /// bastion itself (`[ssh]` with this table's overrides).
+    pub ssh: SshSettings,
+    /// The hop before this one, if any.
+    pub via: Option<String>,
+    /// Devices with any of these tags go through this jump host (unless
+    /// they name one themselves).
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JumpAuth {
+    /// A private key file (OpenSSH format) and the user to log in as.
+    Key { username: String, file: PathBuf },
+    /// The stored password of a credential profile.
+    Profile(String),
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +170,9 @@ pub struct Device {
     pub tags: Vec<String>,
     /// `[ssh]` with this device's overrides applied.
     pub ssh: SshSettings,
+    /// The jump host it is reached through (device, tag or `[ssh]`), or
+    /// none: directly.
+    pub jump: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +313,10 @@ impl Config {
         targets.sort_unstable();
         targets.dedup();
         targets
+    }
+
+    pub fn jump_host(&self, name: &str) -> Option<&JumpHost> {
+        self.jump_hosts.iter().find(|j| j.name == name)
     }
 
     pub fn window(&self, name: &str) -> Option<&Window> {

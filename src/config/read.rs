@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use toml::de::DeTable;
 
-use super::doc::{Doc, Problem, Table, as_table};
+use super::doc::{At, Doc, Problem, Table, as_table};
 use super::{
     AlgorithmProfile, Config, CredentialProfile, Device, HostKeyPolicy, MailSettings, MailTls,
     SshSettings,
@@ -19,6 +19,7 @@ use crate::schedule::parse_zone;
 
 mod daemon;
 mod jobs;
+mod jump;
 mod windows;
 
 use daemon::read_daemon;
@@ -32,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "devices",
     "jobs",
     "windows",
+    "jump_hosts",
 ];
 const SSH_KEYS: &[&str] = &[
     "connect_timeout",
@@ -39,6 +41,7 @@ const SSH_KEYS: &[&str] = &[
     "known_hosts",
     "host_key_policy",
     "algorithms",
+    "jump",
 ];
 const CREDENTIAL_KEYS: &[&str] = &["username", "canary"];
 const MAIL_KEYS: &[&str] = &[
@@ -57,6 +60,7 @@ const DEVICE_KEYS: &[&str] = &[
     "known_hosts",
     "host_key_policy",
     "algorithms",
+    "jump",
 ];
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nightshift";
@@ -178,19 +182,24 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
         host_key_policy: HostKeyPolicy::Strict,
         algorithms: AlgorithmProfile::Modern,
     };
-    let ssh = match top.table(&mut doc, "ssh", SSH_KEYS) {
+    let (ssh, default_jump) = match top.table(&mut doc, "ssh", SSH_KEYS) {
         Some(mut t) => {
             let s = ssh_keys(&mut t, &mut doc, &defaults);
+            let jump = t.string(&mut doc, "jump");
             t.finish(&mut doc);
-            s
+            (s, jump)
         }
-        None => defaults,
+        None => (defaults, None),
     };
     let profiles = read_credentials(&mut top, &mut doc);
     let mail = read_mail(&mut top, &mut doc);
+    let profile_names: Vec<String> = profiles.iter().map(|p| p.profile.name.clone()).collect();
+    let jump_hosts = jump::read_jump_hosts(&mut top, &mut doc, &ssh, &profile_names);
     let mut declared = Declared::default();
     let devices = read_devices(&mut top, &mut doc, &ssh, &profiles, &mut declared);
-    check_canaries(&mut doc, &profiles, &devices, &declared);
+    check_canaries(&mut doc, &profiles, &devices, &declared, &jump_hosts);
+    let mut devices: Vec<_> = devices.into_iter().map(|d| (d.device, d.jump)).collect();
+    jump::resolve(&mut doc, &jump_hosts, default_jump.as_ref(), &mut devices);
 
     let mut config = Config {
         source: PathBuf::from(file),
@@ -198,9 +207,10 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
         ssh,
         credentials: profiles.into_iter().map(|p| p.profile).collect(),
         mail,
-        devices: devices.into_iter().map(|d| d.device).collect(),
+        devices: devices.into_iter().map(|(d, _)| d).collect(),
         jobs: Vec::new(),
         windows: Vec::new(),
+        jump_hosts: jump_hosts.into_iter().map(|j| j.host).collect(),
     };
     config.jobs = jobs::read_jobs(&mut top, &mut doc, &config, &declared);
     config.windows = windows::read_windows(&mut top, &mut doc, &config, now);
@@ -377,6 +387,8 @@ fn read_mail(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<MailSettings>
 
 struct DeviceAt {
     device: Device,
+    /// Its own `jump`, and the device's key path.
+    jump: Option<(At<String>, String)>,
 }
 
 /// Every device entry that has a name, valid or not, so that references to
@@ -532,6 +544,7 @@ fn read_devices(
             ));
         }
         let device_ssh = ssh_keys(&mut t, doc, ssh);
+        let jump = t.string(doc, "jump").map(|j| (j, path.clone()));
         t.finish(doc);
         if let (Some(name), Some(host), Some(platform), Some(credentials)) =
             (name, host, platform, credentials)
@@ -546,7 +559,9 @@ fn read_devices(
                     tier,
                     tags: tags.into_iter().map(|t| t.value).collect(),
                     ssh: device_ssh,
+                    jump: None,
                 },
+                jump,
             });
         }
     }
@@ -558,9 +573,25 @@ fn check_canaries(
     profiles: &[ProfileAt],
     devices: &[DeviceAt],
     declared: &Declared,
+    jump_hosts: &[jump::JumpAt],
 ) {
     for p in profiles {
         let key = format!("credentials.{}.canary", p.profile.name);
+        // A jump host that logs in with this profile proves it too.
+        if let Some(j) = jump_hosts.iter().find(|j| j.host.name == p.profile.canary) {
+            if j.host.auth != crate::config::JumpAuth::Profile(p.profile.name.clone()) {
+                doc.problem(
+                    p.canary_span.clone(),
+                    key,
+                    format!(
+                        "jump host \"{}\" does not log in with profile \"{}\", so it cannot prove it",
+                        j.host.name, p.profile.name
+                    ),
+                    Some(format!("set credentials = \"{}\" on the jump host, or name a device", p.profile.name)),
+                );
+            }
+            continue;
+        }
         match devices.iter().find(|d| d.device.name == p.profile.canary) {
             // Declared but invalid: its own problems are already reported.
             None if declared.has(&p.profile.canary) => {}

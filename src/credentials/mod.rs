@@ -15,6 +15,7 @@ use thiserror::Error;
 pub use store::{MAIL_KEY, SERVICE, Store, profile_key};
 
 use crate::config::Config;
+use crate::device::jump::Jumps;
 use crate::device::{DeviceError, KnownHosts, Login, Negotiated, Session, Target};
 
 /// A username and its secrets. Secrets are zeroized when dropped and never
@@ -160,6 +161,9 @@ pub async fn prove(
         .iter()
         .find(|c| c.name == profile)
         .ok_or_else(|| CredentialsError::UnknownProfile(profile.into()))?;
+    if config.jump_host(&p.canary).is_some() {
+        return prove_on_jump_host(config, profile, &p.canary, creds).await;
+    }
     let device = config
         .device(&p.canary)
         .ok_or_else(|| CredentialsError::UnknownCanary {
@@ -168,8 +172,17 @@ pub async fn prove(
         })?;
     let known = KnownHosts::load(&device.ssh.known_hosts)
         .map_err(|e| CredentialsError::KnownHosts(e.to_string()))?;
-    let target = Target::from_device(device);
     let login = creds.login();
+    // Through its jump host, if it has one: a bastion that logs in with
+    // this profile proves it there first (one login).
+    let mut loaded = HashMap::new();
+    let logins = HashMap::from([(profile.to_string(), login.clone())]);
+    let jumps = Jumps::new(config, &logins, &mut loaded)
+        .map_err(|e| CredentialsError::KnownHosts(e.to_string()))?;
+    let target = Target {
+        jump: device.jump.as_deref().and_then(|j| jumps.get(j)),
+        ..Target::from_device(device)
+    };
     tracing::info!(profile, canary = %device.name, "checking credentials with one login");
     match Session::open(&target, &login, &Arc::new(known)).await {
         Err(DeviceError::EnableFailed {
@@ -206,6 +219,44 @@ pub async fn prove(
     }
 }
 
+/// A profile whose canary is a jump host: one login to that bastion (and
+/// to the hops before it).
+async fn prove_on_jump_host(
+    config: &Config,
+    profile: &str,
+    jump: &str,
+    creds: &Credentials,
+) -> Result<Proof, CredentialsError> {
+    let logins = HashMap::from([(profile.to_string(), creds.login())]);
+    let jumps = Jumps::new(config, &logins, &mut HashMap::new())
+        .map_err(|e| CredentialsError::KnownHosts(e.to_string()))?;
+    let pool = jumps
+        .get(jump)
+        .ok_or_else(|| CredentialsError::UnknownCanary {
+            profile: profile.into(),
+            canary: jump.into(),
+        })?;
+    tracing::info!(profile, jump_host = %jump, "checking credentials with one login to the jump host");
+    match pool.check().await {
+        Ok(negotiated) => Ok(Proof {
+            canary: jump.into(),
+            negotiated,
+            learned_host_key: false,
+        }),
+        Err(e @ DeviceError::AuthRejected { .. }) => Err(CredentialsError::Rejected {
+            profile: profile.into(),
+            canary: jump.into(),
+            username: creds.username.clone(),
+            source: Box::new(e),
+        }),
+        Err(e) => Err(CredentialsError::CanaryUnreachable {
+            profile: profile.into(),
+            canary: jump.into(),
+            source: Box::new(e),
+        }),
+    }
+}
+
 /// The stored credentials of every profile used by `targets`.
 pub fn logins_from_store(
     config: &Config,
@@ -225,7 +276,37 @@ pub fn logins_from_store(
             })?;
         out.insert(profile.clone(), creds.login());
     }
+    // The profiles the targets' jump hosts log in with.
+    for profile in jump_profiles(config, targets) {
+        if out.contains_key(&profile) {
+            continue;
+        }
+        let creds =
+            store
+                .get(&profile_key(&profile))?
+                .ok_or_else(|| CredentialsError::Missing {
+                    profile: profile.clone(),
+                })?;
+        out.insert(profile, creds.login());
+    }
     Ok(out)
+}
+
+/// Credential profiles the jump hosts on the way to `targets` log in with.
+pub fn jump_profiles(config: &Config, targets: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for &i in targets {
+        let mut next = config.devices[i].jump.as_deref();
+        while let Some(j) = next.and_then(|n| config.jump_host(n)) {
+            if let crate::config::JumpAuth::Profile(p) = &j.auth
+                && !out.contains(p)
+            {
+                out.push(p.clone());
+            }
+            next = j.via.as_deref();
+        }
+    }
+    out
 }
 
 /// Checks every profile used by `targets` with one canary login each,
@@ -257,6 +338,16 @@ pub fn profiles_for_jobs(config: &Config, jobs: &[String]) -> Vec<String> {
             if !used.contains(p) {
                 used.push(p.clone());
             }
+        }
+    }
+    let targets: Vec<usize> = jobs
+        .iter()
+        .filter_map(|j| config.job(j))
+        .flat_map(|j| j.targets.iter().copied())
+        .collect();
+    for p in jump_profiles(config, &targets) {
+        if !used.contains(&p) {
+            used.push(p);
         }
     }
     used.sort_by_key(|p| config.credentials.iter().position(|c| &c.name == p));

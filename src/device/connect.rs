@@ -67,6 +67,10 @@ pub fn legacy_gex() -> client::GexParams {
     client::GexParams::new(2048, 3072, 8192).unwrap_or_default()
 }
 
+/// What a session runs over: TCP, or a channel forwarded by a jump host.
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for T {}
+
 /// What the handshake learnt, read after `connect` returns.
 #[derive(Debug, Default)]
 struct Report {
@@ -274,19 +278,32 @@ async fn handshake(target: &Target, known: &Arc<KnownHosts>) -> Result<Connectio
     };
     let addr = crate::device::session::display_addr(&target.host, target.port);
     let limit = target.ssh.connect_timeout;
-    let tcp = tokio::time::timeout(
-        limit,
-        tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| DeviceError::timeout(device, Stage::Connect, limit))?
-    .map_err(|e| DeviceError::Unreachable {
-        device: device.into(),
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let _ = tcp.set_nodelay(true);
-    let result = tokio::time::timeout(limit, client::connect_stream(config, tcp, handler)).await;
+    let transport: Box<dyn Transport> = match &target.jump {
+        Some(pool) => Box::new(pool.open_stream(&target.host, target.port).await.map_err(
+            |reason| DeviceError::Jump {
+                device: device.into(),
+                jump: pool.name().into(),
+                reason,
+            },
+        )?),
+        None => {
+            let tcp = tokio::time::timeout(
+                limit,
+                tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
+            )
+            .await
+            .map_err(|_| DeviceError::timeout(device, Stage::Connect, limit))?
+            .map_err(|e| DeviceError::Unreachable {
+                device: device.into(),
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+            let _ = tcp.set_nodelay(true);
+            Box::new(tcp)
+        }
+    };
+    let result =
+        tokio::time::timeout(limit, client::connect_stream(config, transport, handler)).await;
     let handle = match result {
         Err(_) => {
             return Err(DeviceError::timeout(device, Stage::Handshake, limit));

@@ -6,6 +6,7 @@
 mod ansi;
 mod connect;
 pub mod gate;
+pub mod jump;
 pub mod known_hosts;
 pub mod platform;
 mod session;
@@ -128,6 +129,12 @@ pub enum DeviceError {
     CredentialsWithheld { device: String, reason: String },
     #[error("{device}: session closed during {stage}")]
     Closed { device: String, stage: Stage },
+    #[error("{device}: through jump host {jump}: {reason}")]
+    Jump {
+        device: String,
+        jump: String,
+        reason: String,
+    },
     #[error("{device}: SSH error during {stage}: {reason}")]
     Ssh {
         device: String,
@@ -168,6 +175,7 @@ impl DeviceError {
             DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),
             DeviceError::CredentialsWithheld { .. } => return None,
             DeviceError::Closed { .. } => "the device or the network dropped the session".into(),
+            DeviceError::Jump { jump, .. } => format!("the device was not reached: fix the jump host {jump} (its address, host key, login, or forwarding) and run again; nothing was sent to the device"),
             DeviceError::Ssh { .. } => return None,
         })
     }
@@ -274,9 +282,13 @@ pub struct Target {
     pub ssh: SshSettings,
     /// Where to write a transcript of the session (secrets masked).
     pub transcript: Option<PathBuf>,
+    /// The bastion it is reached through (the pool of this run).
+    pub jump: Option<Arc<jump::JumpPool>>,
 }
 
 impl Target {
+    /// The device's target, reached directly (see [`jump::Jumps`] for the
+    /// jump host a device names).
     pub fn from_device(d: &Device) -> Target {
         Target {
             name: d.name.clone(),
@@ -285,6 +297,7 @@ impl Target {
             platform: d.platform,
             ssh: d.ssh.clone(),
             transcript: None,
+            jump: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::device::jump::Jumps;
 use crate::device::{
     DeviceLink, GateTicket, KnownHosts, KnownHostsError, Login, LoginGate, Target,
 };
@@ -20,6 +21,7 @@ pub fn links(
     logins: &HashMap<String, Login>,
 ) -> Result<BTreeMap<usize, DeviceLink>, KnownHostsError> {
     let mut known: HashMap<PathBuf, Arc<KnownHosts>> = HashMap::new();
+    let jumps = Jumps::new(config, logins, &mut known)?;
     let mut out = BTreeMap::new();
     for &i in targets {
         let d = &config.devices[i];
@@ -35,7 +37,10 @@ pub fn links(
             out.insert(
                 i,
                 DeviceLink {
-                    target: Target::from_device(d),
+                    target: Target {
+                        jump: d.jump.as_deref().and_then(|j| jumps.get(j)),
+                        ..Target::from_device(d)
+                    },
                     login: login.clone(),
                     known: kh,
                     gate: None,

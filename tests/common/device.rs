@@ -50,6 +50,7 @@ impl Fixture {
                 algorithms: AlgorithmProfile::Modern,
             },
             transcript: None,
+            jump: None,
         }
     }
 

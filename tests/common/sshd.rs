@@ -40,6 +40,8 @@ pub struct Sshd {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// What sshd logged (`-e`), line by line.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Sshd {
@@ -85,10 +87,11 @@ pub fn start_sshd(host_key: &[&str], user_key: &[&str], extra: &str) -> Sshd {
         let config = d.join("sshd_config");
         std::fs::write(
             &config,
+            // `extra` first: sshd keeps the first value of a keyword.
             format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
+                "{extra}\nListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
-                 ForceCommand {dir}/fakecli\n{extra}\n",
+                 ForceCommand {dir}/fakecli\n",
                 dir = d.display()
             ),
         )
@@ -109,7 +112,9 @@ pub fn start_sshd(host_key: &[&str], user_key: &[&str], extra: &str) -> Sshd {
                 ready = true;
                 break;
             }
-            if line.contains("Address already in use") || line.contains("Bind to port") {
+            if line.contains("Address already in use")
+                || (line.contains("Bind to port") && line.contains("failed"))
+            {
                 break;
             }
             assert!(
@@ -117,9 +122,22 @@ pub fn start_sshd(host_key: &[&str], user_key: &[&str], extra: &str) -> Sshd {
                 "sshd: {line}"
             );
         }
-        std::thread::spawn(move || for _ in lines {});
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
         if ready {
-            return Sshd { child, port, dir };
+            return Sshd {
+                child,
+                port,
+                dir,
+                log,
+            };
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -128,6 +146,12 @@ pub fn start_sshd(host_key: &[&str], user_key: &[&str], extra: &str) -> Sshd {
 }
 
 impl Sshd {
+    /// Stops sshd, keeping its folder (keys, known_hosts).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn target(&self, algorithms: AlgorithmProfile) -> (Target, Arc<KnownHosts>) {
         let pubkey = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
         let mut f = pubkey.split_whitespace();
@@ -155,6 +179,7 @@ impl Sshd {
                 algorithms,
             },
             transcript: None,
+            jump: None,
         };
         (target, Arc::new(KnownHosts::load(&kh).unwrap()))
     }
