@@ -115,6 +115,25 @@ impl<'s> Doc<'s> {
     }
 }
 
+/// Bytes that are not UTF-8, located at the first bad one (`valid` bytes
+/// before it are good text).
+pub fn not_utf8(file: &str, bytes: &[u8], valid: usize) -> Problem {
+    let good = String::from_utf8_lossy(&bytes[..valid.min(bytes.len())]);
+    let at = Doc::new(file, &good).locate(good.len());
+    Problem {
+        file: file.to_string(),
+        at,
+        key: String::new(),
+        message: format!(
+            "the file is not UTF-8 text (byte 0x{:02x})",
+            bytes.get(valid).copied().unwrap_or(0)
+        ),
+        hint: Some(
+            "save the file as UTF-8; `iconv -f LATIN1 -t UTF-8` converts a Latin-1 file".into(),
+        ),
+    }
+}
+
 /// What a config value is, for "expected X, found Y" messages.
 pub fn type_name(value: &DeValue<'_>) -> &'static str {
     match value {

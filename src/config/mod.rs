@@ -277,11 +277,26 @@ impl Config {
     /// Reads and validates a config file. `now` anchors the "does this
     /// schedule ever fire" check.
     pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Config, ConfigError> {
-        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&path.display().to_string(), &src, now).map(|mut c| {
+        Config::from_bytes(path, &bytes, now)
+    }
+
+    /// Validates the bytes of a config file read from `path`. Text that is
+    /// not UTF-8 is a problem at the line and column of its first bad byte.
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let src = std::str::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
+            file: file.clone(),
+            problems: vec![doc::not_utf8(&file, bytes, e.valid_up_to())],
+        })?;
+        Config::parse(&file, src, now).map(|mut c| {
             c.source = path.to_path_buf();
             c
         })
