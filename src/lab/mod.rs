@@ -39,6 +39,20 @@ use crate::platform::Platform;
 use cli::{Cli, Mode};
 use device::{DeviceState, Interface, RunningConfig};
 
+/// One ACL entry as a lab device of `platform` would take it in ACL
+/// configuration mode and show it back in its running config: for tests
+/// that compare nightshift's reader with the lab's own, independent one.
+/// `Err` carries the index of the token the device would refuse.
+pub fn entry_as_shown(line: &str, platform: Platform) -> Result<String, usize> {
+    let dialect = match platform {
+        Platform::CiscoIos => acl::Dialect::Ios,
+        Platform::CiscoNxos => acl::Dialect::Nxos,
+    };
+    acl::parse_entry(line, dialect)
+        .map(|(_, entry)| acl::render(&entry, dialect))
+        .map_err(|bad| bad.index)
+}
+
 #[derive(Debug, Error)]
 pub enum LabError {
     #[error("the lab serves loopback addresses only (127.0.0.0/8 or ::1), not {0}")]

@@ -11,6 +11,7 @@
 //! on every later run: commit them with the fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod acl;
 mod config;
 
 use proptest::test_runner::{Config, FileFailurePersistence};

@@ -4,7 +4,7 @@
 //! The canonical form of a rule:
 //! - sequence numbers and hit counters (`(12 matches)`) are dropped, and runs
 //!   of spaces collapsed (IOS pads `deny   ip` in the running config);
-//! - addresses: `any`; `host A`, `A 0.0.0.0` and `A/32` are `A/32`; an
+//! - addresses: `any` (also `0.0.0.0/0` and `A 255.255.255.255`); `host A`, `A 0.0.0.0` and `A/32` are `A/32`; an
 //!   address with a contiguous wildcard (`10.0.0.0 0.0.0.255`) or a prefix
 //!   (`10.0.0.0/24`) is `10.0.0.0/24`, with host bits cleared as IOS does;
 //!   a non-contiguous wildcard stays `A W`;
@@ -184,7 +184,10 @@ fn addr(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
     let w = u32::from(wildcard);
     let base = Ipv4Addr::from(u32::from(ip) & !w);
     let inv = !w;
-    Ok(if inv.leading_ones() == inv.count_ones() {
+    Ok(if w == u32::MAX {
+        // `0.0.0.0 255.255.255.255` and `0.0.0.0/0`: IOS shows `any`.
+        "any".into()
+    } else if inv.leading_ones() == inv.count_ones() {
         format!("{base}/{}", inv.count_ones())
     } else {
         format!("{base} {wildcard}")
@@ -233,18 +236,23 @@ fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Resul
 
 /// Parses a line as written in a config or shown by a device.
 pub fn parse_line(line: &str) -> Result<Line, ParseError> {
-    let mut text = line.trim();
-    // Hit counters: `(12 matches)`, `(1 match)`.
-    if let Some(i) = text.rfind(" (")
-        && (text.ends_with("matches)") || text.ends_with("match)"))
-    {
-        text = text[..i].trim_end();
-    }
+    let text = line.trim();
     let mut tokens: Vec<&str> = text.split_whitespace().collect();
     let mut seq = None;
     if let Some(n) = tokens.first().and_then(|t| t.parse::<u32>().ok()) {
         seq = Some(n);
         tokens.remove(0);
+    }
+    // Hit counters after a rule: `(12 matches)`, `(1 match)`. Not after a
+    // remark: devices print none there, and the words are the engineer's.
+    if tokens.first() != Some(&"remark")
+        && let [.., count, word] = tokens.as_slice()
+        && count
+            .strip_prefix('(')
+            .is_some_and(|n| n.parse::<u64>().is_ok())
+        && matches!(*word, "match)" | "matches)")
+    {
+        tokens.truncate(tokens.len() - 2);
     }
     let body = tokens.join(" ");
     match tokens.first().copied() {
