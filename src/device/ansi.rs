@@ -49,6 +49,50 @@ impl AnsiStripper {
     }
 }
 
+/// The bytes a device sends, as text a terminal would show: UTF-8 decoded
+/// across packet boundaries (a character split between two packets is one
+/// character, not two replacement marks; bytes that are not UTF-8 become
+/// U+FFFD), and ANSI escapes stripped across them too.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    /// The start of a character whose remaining bytes are still to come.
+    partial: Vec<u8>,
+    ansi: AnsiStripper,
+}
+
+impl Inbox {
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        let mut input = std::mem::take(&mut self.partial);
+        input.extend_from_slice(bytes);
+        let mut text = String::with_capacity(input.len());
+        let mut rest = input.as_slice();
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    text.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(good).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &bad[n..];
+                        }
+                        // An unfinished character at the end: wait for the rest.
+                        None => {
+                            self.partial = bad.to_vec();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.ansi.push(&text)
+    }
+}
+
 /// Turns terminal output into plain lines: `\r\n` → `\n`, a bare `\r`
 /// returns to the start of the line (text before it is overwritten), a
 /// backspace deletes a character.

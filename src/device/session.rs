@@ -11,7 +11,7 @@ use russh::{Channel, ChannelMsg};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use super::ansi::{AnsiStripper, plain};
+use super::ansi::{Inbox, plain};
 use super::connect::{Client, Connection, connect};
 use super::gate::GatePass;
 use super::known_hosts::KnownHosts;
@@ -21,6 +21,8 @@ use super::{DeviceError, Login, Negotiated, Stage, Target};
 
 mod modes;
 mod pipeline;
+#[cfg(test)]
+mod props;
 
 pub fn display_addr(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -86,8 +88,8 @@ pub struct Session {
     spec: &'static PlatformSpec,
     handle: Handle<Client>,
     channel: Channel<Msg>,
-    ansi: AnsiStripper,
-    /// Received, ANSI-stripped, not yet consumed.
+    inbox: Inbox,
+    /// Received, decoded, ANSI-stripped, not yet consumed.
     buf: String,
     closed: bool,
     hostname: String,
@@ -200,7 +202,7 @@ impl Session {
             spec: spec(target.platform),
             handle: conn.handle,
             channel,
-            ansi: AnsiStripper::default(),
+            inbox: Inbox::default(),
             buf: String::new(),
             closed: false,
             hostname: String::new(),
@@ -328,7 +330,7 @@ impl Session {
                     });
                 }
                 Ok(Some(ChannelMsg::Data { data })) => {
-                    let text = self.ansi.push(&String::from_utf8_lossy(&data));
+                    let text = self.inbox.push(&data);
                     if let Some(t) = &mut self.transcript {
                         t.received(&text);
                     }
