@@ -234,8 +234,11 @@ pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
     let config = shared.config();
     let state_dir = &config.daemon.state_dir;
     let now = shared.clock.now();
-    let events = match crate::engine::journal::load(path) {
-        Ok(e) => e,
+    let (events, damage) = match crate::engine::journal::load(path) {
+        Ok(loaded) => {
+            let notes = loaded.notes(path);
+            (loaded.events, notes)
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot read a run journal");
             shared
@@ -263,9 +266,10 @@ pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
     if w.is_some() && deadline.is_some_and(|d| d > now) {
         return false;
     }
-    let Some(run) = crate::engine::report_from_events(&config, &events) else {
+    let Some(mut run) = crate::engine::report_from_events(&config, &events) else {
         return false;
     };
+    run.journal_damage = damage;
     // The window as this run had it: it closed at the run's deadline (a
     // run started with `--now` opened it then).
     let planned = w.zip(run.deadline).map(|(w, end)| {

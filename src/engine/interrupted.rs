@@ -152,6 +152,7 @@ pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport
         resumed: false,
         interrupted,
         stopped: false,
+        journal_damage: Vec::new(),
         jobs,
     })
 }

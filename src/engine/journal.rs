@@ -22,12 +22,51 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the run journal {path} is damaged at line {line}: {reason}")]
-    Damaged {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+}
+
+/// A journal line that could not be read: skipped, and said in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub line: usize,
+    /// The last line, cut short: a crash in the middle of its write (the
+    /// device it belongs to never went past that point).
+    pub torn: bool,
+    pub reason: String,
+}
+
+impl Damage {
+    pub fn describe(&self, path: &Path) -> String {
+        if self.torn {
+            format!(
+                "{}:{}: the last record was cut short by a crash while it was written ({}); it was never confirmed, so its device did not act on it; skipped",
+                path.display(),
+                self.line,
+                self.reason
+            )
+        } else {
+            format!(
+                "{}:{}: unreadable record skipped ({}); a device whose result it held is done again or marked interrupted",
+                path.display(),
+                self.line,
+                self.reason
+            )
+        }
+    }
+}
+
+/// What a journal holds: every readable event, in order, and the lines
+/// that could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub events: Vec<Event>,
+    pub damage: Vec<Damage>,
+}
+
+impl Loaded {
+    /// The damage as sentences for the report and the log.
+    pub fn notes(&self, path: &Path) -> Vec<String> {
+        self.damage.iter().map(|d| d.describe(path)).collect()
+    }
 }
 
 /// One journal line: `{"event": "finished", "data": {...}}`. Adjacent
@@ -79,12 +118,14 @@ pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("journal").join(format!("{run_id}.jsonl"))
 }
 
-/// Reads the events of an earlier attempt of this run. A torn last line (a
-/// crash mid-write) is ignored; damage elsewhere is an error.
-pub fn load(path: &Path) -> Result<Vec<Event>, JournalError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// Reads the events of an earlier attempt of this run. Nothing in the file
+/// stops the reading: a line that is not an event (a torn last write, bytes
+/// a bad disk or a person left) is skipped and listed, and every line after
+/// it is still read, since each line stands alone.
+pub fn load(path: &Path) -> Result<Loaded, JournalError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
         Err(source) => {
             return Err(JournalError::Open {
                 path: path.into(),
@@ -92,26 +133,59 @@ pub fn load(path: &Path) -> Result<Vec<Event>, JournalError> {
             });
         }
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let mut events = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str(line) {
-            Ok(e) => events.push(e),
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
-            Err(e) => {
-                return Err(JournalError::Damaged {
-                    path: path.into(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                });
-            }
+    Ok(parse(&bytes))
+}
+
+/// The events and damage of a journal's bytes.
+pub fn parse(bytes: &[u8]) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut lines = bytes.split(|b| *b == b'\n').peekable();
+    let mut n = 0;
+    while let Some(line) = lines.next() {
+        n += 1;
+        let last = lines.peek().is_none();
+        if last && line.is_empty() {
+            break; // the file ends with its newline
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let event = std::str::from_utf8(line)
+            .map_err(|e| e.to_string())
+            .and_then(|l| serde_json::from_str::<Event>(l).map_err(|e| e.to_string()));
+        match event {
+            Ok(e) if !last => loaded.events.push(e),
+            // A whole event with no newline: the write stopped before it.
+            Ok(_) => loaded.damage.push(Damage {
+                line: n,
+                torn: true,
+                reason: "no end of line".into(),
+            }),
+            Err(reason) => loaded.damage.push(Damage {
+                line: n,
+                torn: last,
+                reason,
+            }),
         }
     }
-    Ok(events)
+    loaded
+}
+
+/// Cuts a torn last line (no newline) off the journal, so that what is
+/// appended next starts a line of its own.
+fn cut_torn_tail(file: &std::fs::File, path: &Path) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    if bytes.last().is_some_and(|b| *b != b'\n') {
+        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        file.set_len(keep as u64)?;
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 impl Journal {
-    /// Opens (creating) the journal for appending; returns it with the
+    /// Opens (creating) the journal for appending, without a torn last line
+    /// (read and reported by [`load`] first); returns it with the
     /// writer task, which the caller owns and awaits after dropping every
     /// clone of the journal.
     pub fn open(path: &Path) -> Result<(Journal, tokio::task::JoinHandle<()>), JournalError> {
@@ -119,10 +193,12 @@ impl Journal {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(path)
+                .open(path)?;
+            cut_torn_tail(&file, path)?;
+            Ok(file)
         };
         let file = open().map_err(|source| JournalError::Open {
             path: path.into(),

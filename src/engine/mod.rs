@@ -90,8 +90,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Engine {
     pub async fn run(&self, plan: &RunPlan) -> Result<RunReport, EngineError> {
         let path = journal_path(&self.config.daemon.state_dir, &plan.run_id);
-        let earlier = journal::load(&path)?;
-        let resumed = !earlier.is_empty();
+        let loaded = journal::load(&path)?;
+        let journal_damage = loaded.notes(&path);
+        for note in &journal_damage {
+            tracing::warn!(run_id = %plan.run_id, "{note}");
+        }
+        let earlier = loaded.events;
+        let resumed = !earlier.is_empty() || !journal_damage.is_empty();
         let mut deadline = plan.deadline;
         let mut started = self.clock.now();
         let mut finished = HashMap::new();
@@ -205,6 +210,7 @@ impl Engine {
             deadline,
             resumed,
             interrupted: None,
+            journal_damage,
             stopped: self.stop.is_cancelled(),
             jobs,
         })

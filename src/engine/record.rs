@@ -91,6 +91,10 @@ pub struct RunReport {
     /// inside its window does them.
     #[serde(default)]
     pub stopped: bool,
+    /// Journal lines of an earlier attempt that could not be read (a torn
+    /// last write, damage), each with its file:line and what was done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_damage: Vec<String>,
     pub jobs: Vec<JobReport>,
 }
 

@@ -316,7 +316,8 @@ pub fn report_json(config: &Config, r: &RunReport) -> Value {
     }
     json!({
         "run_id": r.run_id, "window": r.window, "started": r.started, "finished": r.finished,
-        "deadline": r.deadline, "resumed": r.resumed, "interrupted": r.interrupted, "stopped": r.stopped, "counts": r.counts(), "jobs": jobs,
+        "deadline": r.deadline, "resumed": r.resumed, "interrupted": r.interrupted, "stopped": r.stopped,
+        "journal_damage": r.journal_damage, "counts": r.counts(), "jobs": jobs,
         "devices": devices, "lines": lines,
     })
 }

@@ -166,6 +166,10 @@ fn facts(r: &Report) -> Vec<Value> {
     if let Some(m) = j["interrupted"].as_str() {
         out.push(json!({"label": "INTERRUPTED", "heading": "INTERRUPTED", "value": m}));
     }
+    if let Some(notes) = j["journal_damage"].as_array().filter(|n| !n.is_empty()) {
+        let text: Vec<&str> = notes.iter().filter_map(Value::as_str).collect();
+        out.push(json!({"label": "JOURNAL", "heading": "Journal", "value": text.join("; ")}));
+    }
     if j["stopped"] == true {
         out.push(json!({
             "label": "STOPPED", "heading": "STOPPED",
