@@ -254,3 +254,115 @@ fn decode_qp(m: &str) -> String {
     }
     out
 }
+
+/// Outbox files cut short, changed or missing, and a damaged run history:
+/// `report list` names each (exit 1); `report flush` skips them with a
+/// clear error and sends every other mail exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_outbox_and_history_files_are_listed_and_cost_no_other_mail() {
+    use nightshift::report::mail::Rendered;
+    use nightshift::report::outbox::Outbox;
+
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(smtp_dir.path(), "auth", 0);
+    let (lab, dir, config, _forget) = setup(
+        LabSpec {
+            ios: 1,
+            ..Default::default()
+        },
+        &peer.mail_section("netops@example.test"),
+    )
+    .await;
+    set_mail_password(&config);
+    let state = dir.path().join("lab.state");
+    let outbox = Outbox::new(&state);
+    let now = nightshift::clock::Clock::now(&nightshift::clock::SystemClock);
+    let ids: Vec<String> = (0..7)
+        .map(|n| {
+            let mail = Rendered {
+                subject: format!("mail {n}"),
+                from: "nightshift@example.test".into(),
+                to: vec!["netops@example.test".into()],
+                bytes: format!(
+                    "From: nightshift@example.test\r\nTo: netops@example.test\r\nSubject: mail {n}\r\n\r\nbody of mail {n}\r\n"
+                )
+                .into_bytes(),
+            };
+            outbox.put("alert", &format!("m{n}"), &mail, true, now).unwrap().id
+        })
+        .collect();
+    let file = |id: &str, ext: &str| outbox.dir().join(format!("{id}.{ext}"));
+    let cut = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        std::fs::write(p, &b[..b.len() / 2]).unwrap();
+    };
+    cut(&file(&ids[0], "json")); // state cut short
+    cut(&file(&ids[1], "eml")); // message cut short
+    let mut b = std::fs::read(file(&ids[2], "eml")).unwrap();
+    let i = b.len() - 5;
+    b[i] = b'X'; // changed, same length
+    std::fs::write(file(&ids[2], "eml"), b).unwrap();
+    std::fs::remove_file(file(&ids[3], "eml")).unwrap(); // message missing
+    std::fs::remove_file(file(&ids[4], "json")).unwrap(); // a crash between the writes
+    // ids[5] and ids[6] are intact.
+    let history = state.join("history");
+    std::fs::create_dir_all(&history).unwrap();
+    std::fs::write(
+        history.join("good.json"),
+        r#"{"run_id":"good","jobs":[],"devices":[],"counts":{}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        history.join("torn.json"),
+        r#"{"run_id":"torn","jobs":[{"na"#,
+    )
+    .unwrap();
+
+    let out = ns(&config, &["report", "list"], "");
+    let list = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{list}");
+    for (k, why) in [
+        (0, "state file unreadable"),
+        (1, "cut short or changed"),
+        (2, "changed since it was stored"),
+        (3, "message unreadable"),
+        (4, "message without its state file"),
+    ] {
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(&ids[k]))
+            .unwrap_or_else(|| panic!("{} not listed: {list}", ids[k]));
+        assert!(line.contains("DAMAGED") && line.contains(why), "{line}");
+    }
+    for k in [5, 6] {
+        assert!(list.contains(&format!("{}  pending", ids[k])), "{list}");
+    }
+    assert!(
+        list.contains("torn  DAMAGED") && list.contains("not JSON"),
+        "{list}"
+    );
+    assert!(list.lines().any(|l| l.starts_with("good  ")), "{list}");
+
+    let out = ns(&config, &["report", "flush"], "");
+    let flushed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{flushed}");
+    for id in &ids[..5] {
+        assert!(
+            flushed.contains(&format!("{id}: ")),
+            "{id} not named: {flushed}"
+        );
+    }
+    let got = peer.messages();
+    assert_eq!(got.len(), 2, "{flushed}");
+    assert!(got.iter().any(|m| m.contains("Subject: mail 5")));
+    assert!(got.iter().any(|m| m.contains("Subject: mail 6")));
+    // Again: nothing more is sent, the damage is still named.
+    let out = ns(&config, &["report", "flush"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(peer.messages().len(), 2);
+    let list = text(&ns(&config, &["report", "list"], ""));
+    for k in [5, 6] {
+        assert!(list.contains(&format!("{}  sent", ids[k])), "{list}");
+    }
+    lab.shutdown().await;
+}

@@ -52,11 +52,11 @@ pub fn report(path: &Path, args: &ReportArgs, clock: &dyn Clock) -> anyhow::Resu
     let outbox = Outbox::new(&config.daemon.state_dir);
     match &args.action {
         Action::List => {
-            let entries = outbox.list()?;
-            if entries.is_empty() {
+            let listing = outbox.scan(true)?;
+            if listing.entries.is_empty() && listing.damaged.is_empty() {
                 eprintln!("the outbox {} is empty", outbox.dir().display());
             }
-            for e in entries {
+            for e in listing.entries {
                 let state = match e.state {
                     State::Pending => "pending",
                     State::Sent => "sent",
@@ -71,7 +71,29 @@ pub fn report(path: &Path, args: &ReportArgs, clock: &dyn Clock) -> anyhow::Resu
                     println!("    last error: {err}");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            let mut bad = !listing.damaged.is_empty();
+            print_damaged(&listing.damaged);
+            let history = crate::report::history::scan(&config.daemon.state_dir);
+            if !history.is_empty() {
+                println!(
+                    "\nrun history ({}):",
+                    config.daemon.state_dir.join("history").display()
+                );
+            }
+            for run in &history {
+                match &run.summary {
+                    Ok(summary) => println!("{}  {summary}", run.id),
+                    Err(reason) => {
+                        println!("{}  DAMAGED  {}: {reason}", run.id, run.file.display())
+                    }
+                }
+            }
+            bad |= !listing_ok(&history);
+            Ok(if bad {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Action::Show { id } => {
             let (_, bytes) = outbox.get(id)?;
@@ -114,19 +136,57 @@ fn flush(config: &Config, outbox: &Outbox, clock: &dyn Clock) -> anyhow::Result<
     };
     let store = Store::from_env(&config.daemon.keyring_service);
     let password = credentials::mail_password(config, &store)?;
+    // Files that cannot even be read as entries are named, then skipped.
+    let unreadable: Vec<_> = outbox.scan(false)?.damaged;
+    for d in &unreadable {
+        eprintln!(
+            "nightshift report: {}: skipped: {}: {}",
+            d.id,
+            d.file.display(),
+            d.reason
+        );
+    }
     let (done, _) = super::runtime(false)?.block_on(outbox.deliver_due(
         settings,
         password.as_ref(),
         clock.now(),
         true,
     ))?;
-    Ok(print_deliveries(&done))
+    let code = print_deliveries(&done);
+    Ok(if unreadable.is_empty() {
+        code
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_damaged(damaged: &[outbox::Damaged]) {
+    for d in damaged {
+        println!("{}  DAMAGED  {}: {}", d.id, d.file.display(), d.reason);
+    }
+}
+
+fn listing_ok(history: &[crate::report::history::Run]) -> bool {
+    history.iter().all(|r| r.summary.is_ok())
 }
 
 fn print_deliveries(done: &[Delivery]) -> ExitCode {
     let mut ok = true;
     for d in done {
         match d {
+            Delivery::Damaged(d) => {
+                ok = false;
+                eprintln!(
+                    "nightshift report: {}: not sent: {}: {}",
+                    d.id,
+                    d.file.display(),
+                    d.reason
+                );
+                eprintln!(
+                    "    hint: `nightshift report show {}` prints what is stored; the other mails were sent",
+                    d.id
+                );
+            }
             Delivery::Sent(id) => eprintln!("nightshift report: {id}: sent"),
             Delivery::Retry(id, e) | Delivery::Failed(id, e) => {
                 ok = false;

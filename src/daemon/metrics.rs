@@ -89,7 +89,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 }
 
 /// The whole metrics text.
-pub fn render(status: &Status, windows: &[String], outbox: &[Entry]) -> String {
+pub fn render(status: &Status, windows: &[String], outbox: &[Entry], damaged: usize) -> String {
     let mut out = String::new();
     family(
         &mut out,
@@ -252,9 +252,14 @@ pub fn render(status: &Status, windows: &[String], outbox: &[Entry]) -> String {
         "When the profile's credentials were last checked (Unix time).",
         &checked,
     );
-    let mut states: BTreeMap<&str, usize> = [("pending", 0), ("failed", 0), ("kept", 0)]
-        .into_iter()
-        .collect();
+    let mut states: BTreeMap<&str, usize> = [
+        ("pending", 0),
+        ("failed", 0),
+        ("kept", 0),
+        ("damaged", damaged),
+    ]
+    .into_iter()
+    .collect();
     for e in outbox {
         let key = match e.state {
             State::Pending => "pending",
@@ -272,7 +277,7 @@ pub fn render(status: &Status, windows: &[String], outbox: &[Entry]) -> String {
         &mut out,
         "nightshift_outbox_mails",
         "gauge",
-        "Mails (reports and alerts) in the outbox not delivered: pending (to be retried), failed (refused for good), kept (no relay configured).",
+        "Mails (reports and alerts) in the outbox not delivered: pending (to be retried), failed (refused for good, or its message damaged), kept (no relay configured), damaged (files `report list` names as unusable).",
         &mails,
     );
     out

@@ -117,10 +117,15 @@ impl Shared {
             return;
         };
         let outbox = Outbox::new(&config.daemon.state_dir)
-            .list()
+            .scan(false)
             .unwrap_or_default();
         let windows: Vec<String> = config.windows.iter().map(|w| w.name.clone()).collect();
-        let text = metrics::render(&self.status(), &windows, &outbox);
+        let text = metrics::render(
+            &self.status(),
+            &windows,
+            &outbox.entries,
+            outbox.damaged.len(),
+        );
         let result = metrics::write(path, &text).err().map(|e| e.to_string());
         let mut last = self
             .metrics_error

@@ -2,6 +2,7 @@
 //! canonical form is JSON (kept in the run history, attached to big mails);
 //! the text, HTML and CSV forms are rendered from it.
 
+pub mod history;
 pub mod mail;
 pub mod outbox;
 mod templates;

@@ -46,6 +46,38 @@ pub struct Entry {
     pub next_attempt: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub sent: Option<DateTime<Utc>>,
+    /// The message file's length and SHA-256 (hex) when it was stored:
+    /// a message cut short or changed on disk is never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// A file of the outbox that cannot be used: its state file unreadable, its
+/// message missing, cut short or changed, or a message without a state file
+/// (a crash between the two writes). Listed by `report list`, never sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub id: String,
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+/// What the outbox holds.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Every readable entry, oldest first.
+    pub entries: Vec<Entry>,
+    pub damaged: Vec<Damaged>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +91,8 @@ pub enum Delivery {
     Sent(String),
     Retry(String, MailError),
     Failed(String, MailError),
+    /// Its files cannot be used (see [`Damaged`]); marked failed, not sent.
+    Damaged(Damaged),
 }
 
 impl Outbox {
@@ -117,6 +151,8 @@ impl Outbox {
             next_attempt: relay.then_some(now),
             last_error: None,
             sent: None,
+            size: Some(mail.bytes.len() as u64),
+            sha256: Some(sha256_hex(&mail.bytes)),
         };
         let eml = self.eml(&id);
         write_durably(&eml, &mail.bytes).map_err(|e| self.write_err(&eml, e))?;
@@ -139,11 +175,18 @@ impl Outbox {
         write_durably(&path, text.as_bytes()).map_err(|x| self.write_err(&path, x))
     }
 
-    /// Every entry, oldest first.
+    /// Every readable entry, oldest first (damaged files are left out: see
+    /// [`Outbox::scan`]).
     pub fn list(&self) -> Result<Vec<Entry>, ReportError> {
+        Ok(self.scan(false)?.entries)
+    }
+
+    /// Every entry, and every file that cannot be used. With `verify`, each
+    /// entry's message is read and checked against its length and SHA-256.
+    pub fn scan(&self, verify: bool) -> Result<Listing, ReportError> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
             Err(e) => {
                 return Err(ReportError::Read {
                     path: self.dir.clone(),
@@ -151,25 +194,81 @@ impl Outbox {
                 });
             }
         };
-        let mut out = Vec::new();
+        let mut listing = Listing::default();
+        let mut messages = Vec::new();
         for f in rd.flatten() {
             let p = f.path();
-            if p.extension().is_some_and(|x| x == "json")
-                && !f.file_name().to_string_lossy().starts_with('.')
-            {
-                match std::fs::read_to_string(&p)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| serde_json::from_str::<Entry>(&t).map_err(|e| e.to_string()))
-                {
-                    Ok(e) => out.push(e),
-                    Err(reason) => {
-                        tracing::warn!(path = %p.display(), %reason, "outbox: unreadable entry")
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue; // a temporary file of an atomic write
+            }
+            if let Some(id) = name.strip_suffix(".eml") {
+                messages.push(id.to_string());
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let read = std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_slice::<Entry>(&t).map_err(|e| e.to_string()));
+            match read {
+                Ok(e) => {
+                    let damage = if verify { self.check(&e).err() } else { None };
+                    match damage {
+                        Some(d) => listing.damaged.push(d),
+                        None => listing.entries.push(e),
                     }
+                }
+                Err(reason) => {
+                    tracing::warn!(path = %p.display(), %reason, "outbox: unreadable entry");
+                    listing.damaged.push(Damaged {
+                        id: id.to_string(),
+                        file: p.clone(),
+                        reason: format!("state file unreadable: {reason}"),
+                    });
                 }
             }
         }
-        out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        Ok(out)
+        for id in messages {
+            if !self.meta(&id).exists() {
+                listing.damaged.push(Damaged {
+                    file: self.eml(&id),
+                    reason: "message without its state file (stored when a crash cut the write short); read it with `report show`, nothing sends it".into(),
+                    id,
+                });
+            }
+        }
+        listing
+            .entries
+            .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        listing.damaged.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listing)
+    }
+
+    /// The entry's message as stored, or why it cannot be sent.
+    fn check(&self, e: &Entry) -> Result<Vec<u8>, Damaged> {
+        let file = self.eml(&e.id);
+        let damaged = |reason: String| Damaged {
+            id: e.id.clone(),
+            file: file.clone(),
+            reason,
+        };
+        let bytes =
+            std::fs::read(&file).map_err(|x| damaged(format!("message unreadable: {x}")))?;
+        if let Some(size) = e.size.filter(|s| *s != bytes.len() as u64) {
+            return Err(damaged(format!(
+                "message cut short or changed: {} bytes, {size} when stored",
+                bytes.len()
+            )));
+        }
+        if let Some(sum) = e.sha256.as_ref().filter(|s| **s != sha256_hex(&bytes)) {
+            return Err(damaged(format!(
+                "message changed since it was stored (SHA-256 {}, was {sum})",
+                sha256_hex(&bytes)
+            )));
+        }
+        Ok(bytes)
     }
 
     pub fn get(&self, id: &str) -> Result<(Entry, Vec<u8>), ReportError> {
@@ -202,7 +301,20 @@ impl Outbox {
             if e.state != State::Pending || (!force && e.next_attempt.is_some_and(|t| t > now)) {
                 continue;
             }
-            let (_, bytes) = self.get(&e.id)?;
+            // A damaged message costs no other mail: it is marked, named,
+            // and the next one goes.
+            let bytes = match self.check(&e) {
+                Ok(b) => b,
+                Err(d) => {
+                    tracing::error!(id = %e.id, file = %d.file.display(), reason = %d.reason, "outbox: not sent");
+                    e.state = State::Failed;
+                    e.next_attempt = None;
+                    e.last_error = Some(format!("not sent: {}", d.reason));
+                    let _ = self.save(&e);
+                    done.push(Delivery::Damaged(d));
+                    continue;
+                }
+            };
             e.attempts += 1;
             match mail::send(settings, password, &e.from, &e.to, &bytes).await {
                 Ok(()) => {

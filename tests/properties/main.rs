@@ -13,6 +13,7 @@
 
 mod acl;
 mod config;
+mod outbox;
 
 use proptest::test_runner::{Config, FileFailurePersistence};
 
