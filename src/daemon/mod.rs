@@ -86,6 +86,10 @@ pub struct Shared {
     /// The last failure to write the metrics file (logged once, not at
     /// every refresh).
     pub metrics_error: Mutex<Option<String>>,
+    /// READY=1 has gone to systemd: before it, the start-up work (canary
+    /// logins, mail left over) writes metrics but says no `STATUS=`, which
+    /// would show windows not yet armed ("no window scheduled").
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -106,8 +110,10 @@ impl Shared {
     /// metrics file.
     pub fn publish(&self) {
         let config = self.config();
-        let line = self.status().line(&config);
-        self.notifier.status(&line);
+        if self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            let line = self.status().line(&config);
+            self.notifier.status(&line);
+        }
         self.write_metrics(&config);
     }
 
@@ -193,6 +199,7 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     let store = Store::from_env(&config.daemon.keyring_service);
     let shared = Arc::new(Shared {
         metrics_error: Mutex::new(None),
+        ready: std::sync::atomic::AtomicBool::new(false),
         config: Mutex::new(config.clone()),
         status: Mutex::new(Status::new(config_path, opts.clock.now())),
         store,
@@ -227,6 +234,9 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
     arm(&shared, &mut alarms, &handled).await;
     tracing::info!(config = %config_path.display(), "nightshift daemon ready");
     opts.notifier.ready();
+    shared
+        .ready
+        .store(true, std::sync::atomic::Ordering::Release);
     shared.publish();
 
     loop {
