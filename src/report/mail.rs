@@ -27,7 +27,7 @@ pub enum MailError {
     Build(String),
     #[error("cannot read the CA file {path}: {reason}")]
     CaFile { path: String, reason: String },
-    #[error("the relay {relay} said: {reason}")]
+    #[error("relay {relay}: {reason}")]
     Relay {
         relay: String,
         reason: String,
@@ -224,6 +224,13 @@ fn relay_error(s: &MailSettings, e: &lettre::transport::smtp::Error) -> MailErro
             reason.push_str(&more);
         }
         src = inner.source();
+    }
+    if reason.contains("certificate") {
+        reason = format!(
+            "its TLS certificate is not trusted ({reason}); [mail] ca_file must name the CA that signed it, and relay the name in it"
+        );
+    } else if reason.contains("incomplete response") {
+        reason = format!("the connection closed before the relay answered ({reason})");
     }
     MailError::Relay {
         relay: format!("{}:{}", s.relay, s.port),

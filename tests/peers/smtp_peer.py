@@ -5,8 +5,14 @@ MODE: auth    STARTTLS required, AUTH PLAIN/LOGIN required (USER/PASSWORD)
       reject  STARTTLS + AUTH as above, but every message gets 554 (a 5xx)
       defer   STARTTLS + AUTH as above, but every message gets 451 (a 4xx)
       plain   no TLS, no AUTH (a loopback relay)
+      misbehave-KIND  STARTTLS + AUTH; the first message is met by KIND, later
+              ones are accepted (KIND: drop = the connection closes after
+              DATA with no reply; 421, 451, 452 = that answer; stall = no
+              answer for 60 s) or, for 550 and 554, every message is refused
+      badtls  STARTTLS with a certificate no CA signed for this relay
 Prints "ready" when it listens; stops on SIGTERM.
 """
+import asyncio
 import signal
 import ssl
 import sys
@@ -29,11 +35,49 @@ class Refusing(Mailbox):
         return "554 5.7.1 Message rejected by policy" if mode == "reject" else "451 4.3.0 Try again later"
 
 
-handler = Mailbox(maildir) if mode in ("auth", "plain") else Refusing(maildir)
+class Misbehaving(Mailbox):
+    """Meets the first message with `kind`; 5xx kinds refuse every one."""
+
+    def __init__(self, maildir, kind):
+        super().__init__(maildir)
+        self.kind = kind
+        self.seen = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.seen += 1
+        if self.kind in ("550", "554"):
+            return f"{self.kind} 5.7.1 Refused for good"
+        if self.seen == 1:
+            if self.kind == "drop":
+                server.transport.close()
+                return "421 closing"  # never reaches the client
+            if self.kind == "stall":
+                await asyncio.sleep(60)
+                server.transport.close()
+                return "421 too late"
+            return f"{self.kind} 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+if mode.startswith("misbehave-"):
+    handler = Misbehaving(maildir, mode.split("-", 1)[1])
+elif mode in ("auth", "plain", "badtls"):
+    handler = Mailbox(maildir)
+else:
+    handler = Refusing(maildir)
 if mode == "plain":
     ctl = Controller(handler, hostname="127.0.0.1", port=int(port))
 else:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if mode == "badtls":
+        # A certificate of its own making: not the test CA's.
+        import subprocess, tempfile
+        d = tempfile.mkdtemp()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", f"{d}/k.pem", "-out", f"{d}/c.pem", "-days", "2",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                       check=True, capture_output=True)
+        cert, key = f"{d}/c.pem", f"{d}/k.pem"
     tls.load_cert_chain(cert, key)
     ctl = Controller(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
                      require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)
