@@ -7,7 +7,7 @@
 //! ```
 //!
 //! A failure prints the smallest input that shows it and keeps it under
-//! `tests/properties/*.txt` (proptest's regression files), replayed first
+//! `tests/properties/*.regressions` (proptest's files), replayed first
 //! on every later run: commit them with the fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
