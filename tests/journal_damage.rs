@@ -246,3 +246,31 @@ async fn a_run_resumed_from_a_torn_journal_reports_the_tear_and_finishes_every_d
     assert!(after.events.len() > kept.events.len());
     lab.shutdown().await;
 }
+
+/// A crash while the very first record (the run's plan) was being written:
+/// the next attempt writes the plan itself, so a later crash can still be
+/// reported from the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_first_record_was_torn_writes_its_plan_again() {
+    let (lab, dir, config, bytes) = real_journal().await;
+    let journal = dir.path().join("lab.state/journal/cut-me.jsonl");
+    let first_end = bytes.iter().position(|b| *b == b'\n').unwrap();
+    std::fs::write(&journal, &bytes[..first_end / 2]).unwrap();
+    let r = common::run_json(
+        &config,
+        &["run", "lock-it-down", "--run-id", "cut-me"],
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(r.code, Some(0), "{}", r.text());
+    assert_eq!(r.json["journal_damage"].as_array().map(Vec::len), Some(1));
+    let after = parse(&std::fs::read(&journal).unwrap());
+    assert!(after.damage.is_empty(), "{:?}", after.damage);
+    assert!(
+        matches!(after.events.first(), Some(Event::RunStarted { .. })),
+        "{:?}",
+        after.events.first()
+    );
+    assert_eq!(planned(&after.events).len(), 12);
+    lab.shutdown().await;
+}

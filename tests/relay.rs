@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::smtp::{SMTP_PASSWORD, SmtpPeer, free_port};
+use common::smtp::{ForgetMailPassword, SmtpPeer, free_port, set_mail_password};
 use common::{ns, text};
 use nightshift::lab::LabSpec;
 use nightshift::report::mail::Rendered;
@@ -66,28 +66,17 @@ async fn every_mail_is_delivered_once_or_kept_with_its_reason_whatever_the_relay
         ..Default::default()
     })
     .await;
-    let (cfg, _service) = common::own_keyring(&config, &dir.path().join("none.sock"));
+    let (cfg, service) = common::own_keyring(&config, &dir.path().join("none.sock"));
     let mail = peer
         .mail_section("netops@example.test")
         .replace("timeout = \"5s\"", "timeout = \"2s\"");
+    let _forget = ForgetMailPassword(service);
     std::fs::write(
         &config,
         cfg.replace("[credentials.lab]", &format!("{mail}[credentials.lab]")),
     )
     .unwrap();
-    let out = ns(
-        &config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    set_mail_password(&config);
     let state = dir.path().join("lab.state");
 
     // (mode, transient, what the kept reason says)
@@ -149,8 +138,5 @@ async fn every_mail_is_delivered_once_or_kept_with_its_reason_whatever_the_relay
         assert_eq!(n, usize::from(transient && mode != "badtls"), "{mode}");
     }
     peer.stop();
-    let _ = std::process::Command::new("keyctl")
-        .args(["purge", "user", &format!("keyring-rs:mail@{_service}")])
-        .output();
     lab.shutdown().await;
 }

@@ -7,48 +7,20 @@ mod common;
 use common::{ns, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::PASSWORD;
-use common::smtp::{SMTP_PASSWORD, SmtpPeer, free_port};
+use common::smtp::{ForgetMailPassword, SMTP_PASSWORD, SmtpPeer, free_port, set_mail_password};
 use nightshift::lab::{Lab, LabSpec};
 
 /// A lab whose config mails to `mail` (a [mail] section), with a unique
 /// keyring service holding the relay's password.
-async fn setup(spec: LabSpec, mail: &str) -> (Lab, tempfile::TempDir, PathBuf, Forget) {
+async fn setup(spec: LabSpec, mail: &str) -> (Lab, tempfile::TempDir, PathBuf, ForgetMailPassword) {
     let (lab, dir, path) = common::lab_with_config(spec).await;
     let (text, service) = common::own_keyring(&path, &dir.path().join("none.sock"));
     let text = text.replace("[credentials.lab]", &format!("{mail}[credentials.lab]"));
     std::fs::write(&path, text).unwrap();
-    (lab, dir, path, Forget(service))
-}
-
-/// Removes the test's relay password from the keyring.
-struct Forget(String);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        let _ = Command::new("keyctl")
-            .args(["purge", "user", &format!("keyring-rs:mail@{}", self.0)])
-            .output();
-    }
-}
-
-/// Stores the relay's password (proved with one login to the relay).
-fn set_mail_password(config: &Path) {
-    let out = ns(
-        config,
-        &[
-            "credentials",
-            "set",
-            "--mail",
-            "--store",
-            "keyring",
-            "--password-stdin",
-        ],
-        &format!("{SMTP_PASSWORD}\n"),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (lab, dir, path, ForgetMailPassword(service))
 }
 
 fn run_mail(config: &Path) -> Output {

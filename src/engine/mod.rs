@@ -97,6 +97,11 @@ impl Engine {
         }
         let earlier = loaded.events;
         let resumed = !earlier.is_empty() || !journal_damage.is_empty();
+        // An attempt that crashed while writing its very first record left
+        // no plan: this attempt writes it.
+        let has_start = earlier
+            .iter()
+            .any(|e| matches!(e, Event::RunStarted { .. }));
         let mut deadline = plan.deadline;
         let mut started = self.clock.now();
         let mut finished = HashMap::new();
@@ -123,7 +128,7 @@ impl Engine {
             }
         }
         let (journal, writer) = Journal::open(&path)?;
-        if !resumed {
+        if !has_start {
             let planned = plan
                 .jobs
                 .iter()

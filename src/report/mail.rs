@@ -225,11 +225,13 @@ fn relay_error(s: &MailSettings, e: &lettre::transport::smtp::Error) -> MailErro
         }
         src = inner.source();
     }
-    if reason.contains("certificate") {
+    // lettre's own words are reworded for the reader; a relay's reply
+    // (which may well mention certificates) is quoted as it came.
+    if !e.is_response() && reason.contains("invalid peer certificate") {
         reason = format!(
             "its TLS certificate is not trusted ({reason}); [mail] ca_file must name the CA that signed it, and relay the name in it"
         );
-    } else if reason.contains("incomplete response") {
+    } else if reason.starts_with("response error: incomplete response") {
         reason = format!("the connection closed before the relay answered ({reason})");
     }
     MailError::Relay {

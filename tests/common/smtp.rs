@@ -195,3 +195,32 @@ impl Drop for SmtpPeer {
         self.stop();
     }
 }
+
+/// Stores the relay's password for `config` in the keyring (proved with
+/// one login to the relay); the command must succeed.
+pub fn set_mail_password(config: &Path) {
+    let out = super::ns(
+        config,
+        &[
+            "credentials",
+            "set",
+            "--mail",
+            "--store",
+            "keyring",
+            "--password-stdin",
+        ],
+        &format!("{SMTP_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", super::text(&out));
+}
+
+/// Removes a test's relay password (keyring service `.0`) when dropped.
+pub struct ForgetMailPassword(pub String);
+
+impl Drop for ForgetMailPassword {
+    fn drop(&mut self) {
+        let _ = Command::new("keyctl")
+            .args(["purge", "user", &format!("keyring-rs:mail@{}", self.0)])
+            .output();
+    }
+}
