@@ -279,6 +279,47 @@ async fn the_lockout_brake_stops_new_devices_after_one_rejection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_auth_failures_lets_a_device_with_an_account_of_its_own_fail_alone() {
+    // Found by the fault soak: once the canary had proven the credentials,
+    // the first device that refused them stopped every other device of the
+    // profile, whatever `max_auth_failures` allowed.
+    let faults = ["auth:ios-003", "auth:ios-005"]
+        .iter()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (lab, _dir, config) = fleet(
+        LabSpec {
+            ios: 8,
+            nxos: 0,
+            faults,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[ssh]", "max_auth_failures = 3\n\n[ssh]");
+    // `max_auth_failures` belongs to [daemon], the table before [ssh].
+    std::fs::write(&config, text).unwrap();
+    let (code, v, text) = run(&config, &["lock-it-down", "--concurrency", "1"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    for n in 1..=8 {
+        let name = format!("ios-{n:03}");
+        let (s, why) = status_of(&v, "lock-it-down", &name);
+        if n == 3 || n == 5 {
+            assert_eq!(s, "failed", "{name}: {why}");
+            assert!(why.contains("login rejected"), "{name}: {why}");
+        } else {
+            assert!(s == "changed" || s == "unchanged", "{name}: {s} {why}");
+        }
+    }
+    assert_eq!(lab.stats().auth_failures, 2, "{text}");
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_password_is_sent_once_though_twenty_devices_connect_at_once() {
     // The canary (ios-001, not in this run) takes the password; the 30
     // devices of the run refuse it, as when a fleet's AAA differs from the
@@ -541,5 +582,82 @@ async fn resume_after_kill_9_touches_no_finished_device_again() {
         assert_eq!(d.unprotected_ms, 0, "{}", d.name);
         assert!(d.saved, "{}", d.name);
     }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_device_that_fails_gets_back_the_acl_the_run_found_not_the_one_the_crash_left() {
+    // Found by the fault soak. An attempt died halfway through ios-002's
+    // change (its journal ends at "applying"); the resumed attempt read the
+    // half-changed ACL, failed, and "restored" that, reporting "previous
+    // ACL restored and verified" over an ACL the device never had before
+    // the run. The journal now keeps what the first attempt found.
+    let (lab, dir, config) = fleet(
+        LabSpec {
+            ios: 3,
+            nxos: 0,
+            // The resumed attempt's second configuration line is refused.
+            faults: vec!["reject:ios-002:2".parse().unwrap()],
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let original: Vec<String> = lab
+        .acl("ios-002", "LOCK_IT_DOWN")
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    // What the crash left: one new rule in, the old ones still there.
+    let left = [
+        "permit tcp 10.0.0.0 0.0.0.255 any eq 22",
+        "permit tcp 10.0.0.0 0.0.0.255 any eq 443",
+        "permit icmp any any echo",
+        "deny ip any any",
+    ];
+    lab.seed_acl("ios-002", "LOCK_IT_DOWN", &left).unwrap();
+    let at = "2026-12-05T01:00:00Z";
+    let found = serde_json::json!({
+        "exists": true,
+        "entries": original.iter().map(|e| [serde_json::Value::Null, e.as_str().into()]).collect::<Vec<_>>(),
+    });
+    let events = [
+        serde_json::json!({"event": "run-started", "data": {"run_id": "half", "window": null, "deadline": null, "at": at,
+            "planned": [["lock-it-down", ["ios-001", "ios-002", "ios-003"]]]}}),
+        serde_json::json!({"event": "started", "data": {"job": "lock-it-down", "device": "ios-002", "at": at}}),
+        serde_json::json!({"event": "step", "data": {"job": "lock-it-down", "device": "ios-002", "step": "connect"}}),
+        serde_json::json!({"event": "step", "data": {"job": "lock-it-down", "device": "ios-002", "step": "read"}}),
+        serde_json::json!({"event": "found", "data": {"job": "lock-it-down", "device": "ios-002", "found": found}}),
+        serde_json::json!({"event": "step", "data": {"job": "lock-it-down", "device": "ios-002", "step": "applying"}}),
+    ];
+    let journal = dir.path().join("lab.state/journal");
+    std::fs::create_dir_all(&journal).unwrap();
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(journal.join("half.jsonl"), text).unwrap();
+
+    let (code, v, text) = run(&config, &["lock-it-down", "--run-id", "half"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(v["resumed"], true, "{text}");
+    let d = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "ios-002")
+        .unwrap()
+        .clone();
+    assert_eq!(d["status"], "failed", "{d}");
+    assert_eq!(d["restored"], "previous ACL restored and verified", "{d}");
+    let now: Vec<String> = lab
+        .acl("ios-002", "LOCK_IT_DOWN")
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(now, original, "the ACL the run found is back");
+    // The report's "before" is what the run found, too.
+    assert_eq!(d["before"], serde_json::json!(original), "{d}");
+    assert_eq!(lab.stats().device("ios-002").unwrap().unprotected_ms, 0);
     lab.shutdown().await;
 }

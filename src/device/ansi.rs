@@ -95,13 +95,15 @@ impl Inbox {
 
 /// Turns terminal output into plain lines: `\r\n` → `\n`, a bare `\r`
 /// returns to the start of the line (text before it is overwritten), a
-/// backspace deletes a character.
+/// backspace deletes a character — within its line: at the start of a line
+/// it does nothing, as on a terminal.
 pub fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (n, raw) in text.split('\n').enumerate() {
         if n > 0 {
             out.push('\n');
         }
+        let start = out.len();
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let line = match raw.rfind('\r') {
             Some(i) if !raw[i + 1..].trim().is_empty() => &raw[i + 1..],
@@ -110,7 +112,9 @@ pub fn plain(text: &str) -> String {
         };
         for c in line.chars() {
             if c == '\x08' {
-                out.pop();
+                if out.len() > start {
+                    out.pop();
+                }
             } else {
                 out.push(c);
             }
@@ -129,6 +133,16 @@ mod tests {
         assert_eq!(s.push("a\x1b[?7"), "a");
         assert_eq!(s.push("hb\x1b=c\x1b"), "bc");
         assert_eq!(s.push("[0md"), "d");
+    }
+
+    #[test]
+    fn a_backspace_at_the_start_of_a_line_keeps_the_line_before() {
+        // Found by the modem-noise property: line noise after a CONNECT
+        // result code erased its newline, and the call was never seen.
+        assert_eq!(
+            plain("CONNECT 33600/ARQ\r\n\x08\x08x"),
+            "CONNECT 33600/ARQ\nx"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ use secrecy::SecretString;
 use serde::Serialize;
 use thiserror::Error;
 
+#[cfg(test)]
+pub(crate) use ansi::plain;
 pub use connect::{legacy_algorithms, legacy_gex, modern_algorithms};
 pub use gate::{GatePass, GateTicket, LoginGate, Proof};
 pub use known_hosts::{KnownHosts, KnownHostsError, Verdict};
@@ -253,9 +255,13 @@ pub struct DeviceLink {
 /// See [`DeviceLink::may_change`].
 pub type ChangeGuard = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
-/// See [`DeviceLink::on_step`].
+/// See [`DeviceLink::on_step`]: the steps reached and, at most once, what
+/// the job found on the device before its first change.
 pub type StepSink = Arc<
-    dyn Fn(&[&'static str]) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    dyn Fn(
+            &[&'static str],
+            Option<serde_json::Value>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send
         + Sync,
 >;

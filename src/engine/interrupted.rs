@@ -71,7 +71,7 @@ pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport
                 finished.insert((job, device), record);
             }
             Event::RunFinished { at } => ended = Some(*at),
-            Event::RunStarted { .. } => {}
+            Event::RunStarted { .. } | Event::Found { .. } => {}
         }
     }
     let closed = deadline.map(|d| d.format("%H:%M UTC").to_string());

@@ -91,6 +91,15 @@ pub enum Event {
         device: String,
         step: String,
     },
+    /// What the device's job found on it before its first change (an ACL
+    /// push: the ACL as it was). An attempt that resumes the device after
+    /// a crash puts *this* back on failure, not the half-changed state the
+    /// crash left.
+    Found {
+        job: String,
+        device: String,
+        found: serde_json::Value,
+    },
     Finished {
         job: String,
         device: String,

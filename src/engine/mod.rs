@@ -46,7 +46,7 @@ use work::Work;
 
 use crate::clock::Clock;
 use crate::config::{Config, Job, JobKind};
-use crate::device::{DeviceLink, GateTicket, LoginGate};
+use crate::device::{DeviceLink, GateTicket, LoginGate, Proof};
 use crate::jobs::acl::{AclJob, Status, push_acl};
 use crate::jobs::exec::run_commands_on;
 use crate::jobs::pots::run_pots;
@@ -74,7 +74,9 @@ struct RunState {
     journal: Journal,
     finished: HashMap<(String, String), DeviceRecord>,
     /// Started by an earlier attempt that died before they finished.
-    in_flight: std::collections::HashSet<(String, String)>,
+    /// With what the first attempt that began changing them found on them
+    /// (see [`Event::Found`]), if it got that far.
+    in_flight: HashMap<(String, String), Option<serde_json::Value>>,
     /// Device index → why it is out of this run.
     failed: Mutex<HashMap<usize, String>>,
     rejections: AtomicU32,
@@ -105,10 +107,21 @@ impl Engine {
         let mut deadline = plan.deadline;
         let mut started = self.clock.now();
         let mut finished = HashMap::new();
-        let mut in_flight = std::collections::HashSet::new();
+        let mut in_flight: HashMap<(String, String), Option<serde_json::Value>> = HashMap::new();
         for e in &earlier {
-            if let Event::Started { job, device, .. } = e {
-                in_flight.insert((job.clone(), device.clone()));
+            match e {
+                Event::Started { job, device, .. } => {
+                    in_flight.entry((job.clone(), device.clone())).or_default();
+                }
+                // The first attempt's find: a later attempt found what the
+                // crash left.
+                Event::Found { job, device, found } => {
+                    let slot = in_flight.entry((job.clone(), device.clone())).or_default();
+                    if slot.is_none() {
+                        *slot = Some(found.clone());
+                    }
+                }
+                _ => {}
             }
             match e {
                 Event::RunStarted {
@@ -172,7 +185,7 @@ impl Engine {
             finished.remove(k);
             in_flight.remove(k);
         }
-        in_flight.retain(|k| !finished.contains_key(k));
+        in_flight.retain(|k, _| !finished.contains_key(k));
         let state = Arc::new(RunState {
             journal: journal.clone(),
             finished,
@@ -427,10 +440,12 @@ impl Engine {
             }
             let in_flight = state
                 .in_flight
-                .contains(&(job.name.clone(), d.name.clone()));
+                .get(&(job.name.clone(), d.name.clone()))
+                .cloned();
             let (work, state2, name) = (work.clone(), state.clone(), d.name.clone());
             let (job_name, clock, progress) =
                 (job.name.clone(), self.clock.clone(), self.progress.clone());
+            let max_rejections = self.config.daemon.max_auth_failures;
             // The task journals its own start and end: the scheduling loop
             // never waits for the disk, so starts and ends of many devices
             // share one fsync.
@@ -462,8 +477,15 @@ impl Engine {
                     None => record,
                 };
                 if rejected {
-                    state2.rejections.fetch_add(1, Ordering::SeqCst);
-                    gate.reject(&name);
+                    let n = state2.rejections.fetch_add(1, Ordering::SeqCst) + 1;
+                    // Once a device proved the credentials, one that refuses
+                    // them has an account of its own (a local user, another
+                    // AAA server): its failure alone, until the lockout
+                    // brake's count is reached. Refused before any proof,
+                    // they are wrong: nobody sends them again.
+                    if n >= max_rejections || gate.proof() != Proof::Proven {
+                        gate.reject(&name);
+                    }
                 }
                 (i, conclude(&state2, &progress, &job_name, i, record).await)
             };
@@ -585,18 +607,33 @@ fn run_end(
 /// Journals each step a device's job reaches, durably, before it goes on.
 fn step_sink(journal: &Journal, job: &str, device: &str) -> crate::device::StepSink {
     let (journal, job, device) = (journal.clone(), job.to_string(), device.to_string());
-    Arc::new(move |steps: &[&'static str]| {
-        let events: Vec<Event> = steps
-            .iter()
-            .map(|step| Event::Step {
-                job: job.clone(),
-                device: device.clone(),
-                step: step.to_string(),
+    Arc::new(
+        move |steps: &[&'static str], found: Option<serde_json::Value>| {
+            let mut events: Vec<Event> = steps
+                .iter()
+                .map(|step| Event::Step {
+                    job: job.clone(),
+                    device: device.clone(),
+                    step: step.to_string(),
+                })
+                .collect();
+            if let Some(found) = found {
+                // Before the last point ("applying"): a crash that tears the
+                // batch keeps the found state if it keeps anything after it.
+                let at = events.len().saturating_sub(1);
+                events.insert(
+                    at,
+                    Event::Found {
+                        job: job.clone(),
+                        device: device.clone(),
+                        found,
+                    },
+                );
+            }
+            let journal = journal.clone();
+            Box::pin(async move {
+                journal.record_all(&events).await;
             })
-            .collect();
-        let journal = journal.clone();
-        Box::pin(async move {
-            journal.record_all(&events).await;
-        })
-    })
+        },
+    )
 }

@@ -9,7 +9,13 @@ pub(super) enum Work {
 }
 
 impl Work {
-    pub(super) async fn run(&self, link: &DeviceLink, in_flight: bool) -> (DeviceRecord, bool) {
+    /// `in_flight`: an earlier attempt began this device and died, with
+    /// what it found on the device if it journalled that.
+    pub(super) async fn run(
+        &self,
+        link: &DeviceLink,
+        in_flight: Option<Option<serde_json::Value>>,
+    ) -> (DeviceRecord, bool) {
         let name = link.target.name.clone();
         match self {
             Work::Acl(job, dry_run) => {

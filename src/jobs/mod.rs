@@ -51,6 +51,20 @@ impl Steps {
         self.journal(&[step, point]).await;
     }
 
+    /// As [`Steps::done_then`], journalling with them what the job found
+    /// on the device (see [`crate::engine::Event::Found`]).
+    pub async fn done_then_found(
+        &mut self,
+        step: &'static str,
+        point: &'static str,
+        found: serde_json::Value,
+    ) {
+        self.time(step);
+        if let Some(sink) = &self.sink {
+            sink(&[step, point], Some(found)).await;
+        }
+    }
+
     fn time(&mut self, step: &str) {
         let now = Instant::now();
         self.done.push(StepTime {
@@ -62,7 +76,7 @@ impl Steps {
 
     async fn journal(&self, points: &[&'static str]) {
         if let Some(sink) = &self.sink {
-            sink(points).await;
+            sink(points, None).await;
         }
     }
 }

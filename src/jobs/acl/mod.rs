@@ -254,19 +254,68 @@ fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
     })
 }
 
+/// The ACL a push found on a device before its first change, as the run
+/// journal keeps it ([`crate::engine::Event::Found`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Found {
+    pub exists: bool,
+    /// Sequence number (where the device showed one) and entry as shown.
+    pub entries: Vec<(Option<u32>, String)>,
+}
+
+impl Found {
+    fn of(state: &AclState) -> Found {
+        Found {
+            exists: state.exists,
+            entries: state
+                .entries
+                .iter()
+                .map(|p| (p.seq, p.shown.clone()))
+                .collect(),
+        }
+    }
+
+    /// The state it describes, with the bindings read now; `None` when an
+    /// entry no longer parses (a journal of another version).
+    fn state(&self, now: &AclState) -> Option<AclState> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|(seq, shown)| {
+                ace::parse_line(shown).ok().map(|l| read::Present {
+                    seq: *seq,
+                    entry: l.entry,
+                    shown: shown.clone(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(AclState {
+            exists: self.exists,
+            entries,
+            bindings: now.bindings.clone(),
+            checkpoints: now.checkpoints.clone(),
+        })
+    }
+}
+
 /// Pushes the job's ACL to one device (see the module doc for the method).
 ///
 /// `in_flight`: an earlier attempt of this run was working on the device
-/// when it died. Its leftovers are cleared first (a pending NX-OS session),
-/// and an ACL that already equals the intent is finished off — revert timer
-/// confirmed, checkpoint dropped, config saved — instead of being left
-/// unconfirmed (the device would revert it later) and unsaved.
+/// when it died, with what that attempt found on it (if it got as far as
+/// journalling it). Its leftovers are cleared first (a pending NX-OS
+/// session), and an ACL that already equals the intent is finished off —
+/// revert timer confirmed, checkpoint dropped, config saved — instead of
+/// being left unconfirmed (the device would revert it later) and unsaved.
+/// A failure puts back the ACL the earlier attempt found, not the
+/// half-changed one its crash left, and the report's `before` is that ACL.
 pub async fn push_acl(
     link: &DeviceLink,
     job: &AclJob,
     dry_run: bool,
-    in_flight: bool,
+    in_flight: Option<Option<serde_json::Value>>,
 ) -> AclResult {
+    let earlier = in_flight.clone().flatten();
+    let in_flight = in_flight.is_some();
     let mut r = AclResult::new(&link.target.name);
     let mut steps = Steps::new(link.on_step.clone());
     let platform = link.target.platform;
@@ -279,19 +328,27 @@ pub async fn push_acl(
     if in_flight && !dry_run && platform == Platform::CiscoNxos {
         nxos::discard_pending(&mut s, &job.acl_name).await;
     }
-    let before = match read_state(&mut s, platform, &job.acl_name).await {
+    let current = match read_state(&mut s, platform, &job.acl_name).await {
         Ok(b) => b,
         Err(e) => {
             s.close().await;
             return r.failed("read", None, &e, steps);
         }
     };
+    // What the run found before it changed anything: this attempt's read,
+    // or the earlier attempt's when one began changing the device.
+    let before = earlier
+        .and_then(|v| serde_json::from_value::<Found>(v).ok())
+        .and_then(|f| f.state(&current))
+        .unwrap_or_else(|| current.clone());
+    let left_changed =
+        before.exists != current.exists || before.entries_only() != current.entries_only();
     let want = job.entries();
-    let unchanged = before.exists
-        && before.entries_only() == want
+    let unchanged = current.exists
+        && current.entries_only() == want
         && (platform != Platform::CiscoNxos
             || !nxos::numbered(job)
-            || before
+            || current
                 .entries
                 .iter()
                 .map(|p| p.seq)
@@ -307,13 +364,15 @@ pub async fn push_acl(
     // Changing now, or completing the change an earlier attempt made.
     if !dry_run && (!unchanged || in_flight) && refused.is_none() {
         // Journalled before the first change: a crash from here on may
-        // leave the device partly changed, and the report must say so.
-        steps.done_then("read", "applying").await;
+        // leave the device partly changed, and the report must say so;
+        // with it, what to put back if a later attempt fails.
+        let found = serde_json::to_value(Found::of(&before)).unwrap_or_default();
+        steps.done_then_found("read", "applying", found).await;
     } else {
         steps.done("read").await;
     }
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
-    r.bindings = before.bindings.clone();
+    r.bindings = current.bindings.clone();
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
     if let Some(why) = refused {
@@ -324,7 +383,7 @@ pub async fn push_acl(
         return r;
     }
     if unchanged {
-        r.after = r.before.clone();
+        r.after = current.entries.iter().map(|p| p.shown.clone()).collect();
         if !in_flight || dry_run {
             r.status = Status::Unchanged;
             r.steps = steps.done;
@@ -349,8 +408,8 @@ pub async fn push_acl(
         return r;
     }
     let applied = match platform {
-        Platform::CiscoIos => ios::apply(&mut s, &before, job).await,
-        Platform::CiscoNxos => nxos::apply(&mut s, &before, job).await,
+        Platform::CiscoIos => ios::apply(&mut s, &current, job).await,
+        Platform::CiscoNxos => nxos::apply(&mut s, &current, job).await,
     };
     let (safety, failure) = match applied {
         Ok(safety) => {
@@ -398,7 +457,8 @@ pub async fn push_acl(
     }
     if let Some(fail) = failure {
         let alive = fail.session_alive();
-        r.restored = Some(if !fail.touched && alive {
+        // Untouched by this attempt, and not left changed by an earlier one.
+        r.restored = Some(if !fail.touched && !left_changed && alive {
             s.close().await;
             "nothing was changed on the device".to_string()
         } else {
