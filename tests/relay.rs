@@ -1,7 +1,8 @@
 //! A relay that misbehaves (issue #23): a real SMTP server (aiosmtpd with a
-//! handler of ours) that drops the connection after DATA, answers 421, 451
-//! or 452, refuses with 550 or 554, stalls past the timeout, or presents a
-//! certificate the configured CA did not sign. After each, the mail is
+//! handler of ours) that drops the connection after DATA or in the middle
+//! of the message body, answers 421, 451 or 452, refuses with 550 or 554,
+//! stalls past the timeout, or presents a certificate the configured CA did
+//! not sign. After each, the mail is
 //! either delivered exactly once or kept in the outbox with its state and
 //! reason, and `report list` says which.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -82,6 +83,7 @@ async fn every_mail_is_delivered_once_or_kept_with_its_reason_whatever_the_relay
     // (mode, transient, what the kept reason says)
     let cases = [
         ("misbehave-drop", true, "closed before the relay answered"),
+        ("misbehave-cut", true, "closed before the relay answered"),
         ("misbehave-421", true, "421"),
         ("misbehave-451", true, "451"),
         ("misbehave-452", true, "452"),

@@ -61,6 +61,10 @@ pub struct Observed {
     pub first_login: Option<Instant>,
     pub last_logout: Option<Instant>,
     pub config_lines: u64,
+    /// Entry lines typed in ACL configuration mode (`permit …`, `no 20`,
+    /// `remark …`; not `exit`/`end`): what changing an ACL takes, as
+    /// opposed to cleaning up a session (`abort`) or moving between modes.
+    pub acl_lines: u64,
     /// Times the device answered everything it had been sent and then
     /// received more: the round trips a client waited for.
     pub round_trips: u64,

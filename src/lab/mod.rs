@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use modem::branch_number;
+pub use modem::{branch_number, call_result};
 pub use spec::{DeviceFaults, Fault, FaultKind, LabSpec};
 pub use stats::{DeviceStats, LOCK_IT_DOWN, LabStats};
 
@@ -106,6 +106,9 @@ pub struct LabShared {
     branches: u32,
     host: IpAddr,
     sessions: AtomicU64,
+    /// Shells still working through input: a client that is gone may have
+    /// sent lines the device has yet to take (they are on the link).
+    shells: AtomicU64,
     max_sessions: AtomicU64,
     auth_failures: AtomicU64,
     lockout_after: Option<u64>,
@@ -269,6 +272,7 @@ impl Lab {
             branches: spec.branches,
             host: spec.host,
             sessions: AtomicU64::new(0),
+            shells: AtomicU64::new(0),
             max_sessions: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
             lockout_after: spec.lockout_after(),
@@ -440,6 +444,27 @@ impl Lab {
         self.device(device)
             .map(|d| d.lock().checkpoints.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The hub's modem lines that are held by a session or stuck (held by
+    /// one that is gone), in tty order: empty once every call hung up.
+    pub fn held_lines(&self) -> Vec<u32> {
+        self.device(spec::HUB)
+            .map(|d| {
+                d.lock()
+                    .lines
+                    .iter()
+                    .filter(|(_, l)| l.held_by.is_some() || l.stuck)
+                    .map(|(n, _)| *n)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Shells that have not ended yet, including those of clients that are
+    /// gone but whose last input is still on its way (the link's latency).
+    pub fn shells_running(&self) -> u64 {
+        self.shared.shells.load(Ordering::SeqCst)
     }
 
     pub fn devices(&self) -> &[Arc<LabDevice>] {

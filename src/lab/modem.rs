@@ -40,6 +40,20 @@ pub enum Outcome {
 pub const CONNECT_LINE: &str = "CONNECT 33600/ARQ/V34/LAPM/V42BIS";
 const S7_DEFAULT: u64 = 50;
 
+/// The name nightshift's report gives a call's result, for the outcome the
+/// lab's modem produces when `number` is dialled (S7 left at its default):
+/// what a report must say for that branch.
+pub fn call_result(number: &str, branches: u32) -> &'static str {
+    match outcome_for(number, branches, S7_DEFAULT).0 {
+        Outcome::Connect { prompt: true } => "connect",
+        Outcome::Connect { prompt: false } => "no-prompt",
+        Outcome::Busy => "busy",
+        Outcome::NoCarrier => "no-carrier",
+        Outcome::NoDialtone => "no-dialtone",
+        Outcome::NoAnswer => "no-answer",
+    }
+}
+
 pub fn branch_number(index: u32) -> String {
     format!("555{index:04}")
 }

@@ -285,9 +285,12 @@ impl russh::server::Handler for DeviceHandler {
         };
         let cancel = self.lab.cancel.clone();
         let shutdown = self.lab.cancel.clone();
+        let lab = self.lab.clone();
+        lab.shells.fetch_add(1, Ordering::SeqCst);
         self.lab.tracker.spawn(async move {
             let handle = out.handle.clone();
             let ending = run_shell(cli, rx, out, cancel).await;
+            lab.shells.fetch_sub(1, Ordering::SeqCst);
             if ending == Ending::Clean {
                 // `exit`: the channel was closed after the last output.
                 // OpenSSH drops output it has not written yet when a

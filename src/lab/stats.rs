@@ -36,6 +36,9 @@ pub struct DeviceStats {
     pub acls: BTreeMap<String, Vec<String>>,
     pub unprotected_ms: u64,
     pub config_lines: u64,
+    /// Entry lines typed in ACL configuration mode (see `Observed`).
+    #[serde(default)]
+    pub acl_lines: u64,
     /// Interactive round trips: bursts of input the device received after
     /// it had answered everything before them.
     #[serde(default)]
@@ -98,6 +101,7 @@ impl Lab {
                     acls,
                     unprotected_ms: st.unprotected_total().as_millis() as u64,
                     config_lines: st.observed.config_lines,
+                    acl_lines: st.observed.acl_lines,
                     round_trips: st.observed.round_trips,
                     saved: st.saved(),
                     reverts: st.observed.reverts,

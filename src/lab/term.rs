@@ -79,6 +79,13 @@ impl Cli {
         let n = {
             let mut st = self.dev.lock();
             st.observed.config_lines += 1;
+            let word = line.split_whitespace().next().unwrap_or("");
+            if matches!(mode, ConfigMode::Acl(_))
+                && !word.is_empty()
+                && !["exit", "end"].contains(&word.to_ascii_lowercase().as_str())
+            {
+                st.observed.acl_lines += 1;
+            }
             st.observed.config_lines
         };
         let mut reply = self.config_line_inner(line, mode, n);

@@ -7,8 +7,10 @@ MODE: auth    STARTTLS required, AUTH PLAIN/LOGIN required (USER/PASSWORD)
       plain   no TLS, no AUTH (a loopback relay)
       misbehave-KIND  STARTTLS + AUTH; the first message is met by KIND, later
               ones are accepted (KIND: drop = the connection closes after
-              DATA with no reply; 421, 451, 452 = that answer; stall = no
-              answer for 60 s) or, for 550 and 554, every message is refused
+              DATA with no reply; cut = it closes in the middle of the
+              message body, after the first line of it; 421, 451, 452 =
+              that answer; stall = no answer for 60 s) or, for 550 and 554,
+              every message is refused
       badtls  STARTTLS with a certificate no CA signed for this relay
 Prints "ready" when it listens; stops on SIGTERM.
 """
@@ -19,7 +21,7 @@ import sys
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 maildir, cert, key, port, user, pw, mode = sys.argv[1:8]
 
@@ -59,7 +61,28 @@ class Misbehaving(Mailbox):
         return await super().handle_DATA(server, session, envelope)
 
 
-if mode.startswith("misbehave-"):
+class CutMidBody(SMTP):
+    """The first message's connection closes while its body is on the way."""
+
+    cut = [True]
+
+    async def smtp_DATA(self, arg):
+        if not CutMidBody.cut[0] or not self.envelope.rcpt_tos:
+            return await super().smtp_DATA(arg)
+        CutMidBody.cut[0] = False
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.readuntil(b"\r\n")  # the first line of the body
+        self.transport.close()
+
+
+class CuttingController(Controller):
+    def factory(self):
+        return CutMidBody(self.handler, **self.SMTP_kwargs)
+
+
+if mode == "misbehave-cut":
+    handler = Mailbox(maildir)
+elif mode.startswith("misbehave-"):
     handler = Misbehaving(maildir, mode.split("-", 1)[1])
 elif mode in ("auth", "plain", "badtls"):
     handler = Mailbox(maildir)
@@ -79,7 +102,8 @@ else:
                        check=True, capture_output=True)
         cert, key = f"{d}/c.pem", f"{d}/k.pem"
     tls.load_cert_chain(cert, key)
-    ctl = Controller(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
+    kind = CuttingController if mode == "misbehave-cut" else Controller
+    ctl = kind(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
                      require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 ctl.start()
