@@ -314,8 +314,7 @@ pub async fn push_acl(
     dry_run: bool,
     in_flight: Option<Option<serde_json::Value>>,
 ) -> AclResult {
-    let earlier = in_flight.clone().flatten();
-    let in_flight = in_flight.is_some();
+    let (in_flight, earlier) = (in_flight.is_some(), in_flight.flatten());
     let mut r = AclResult::new(&link.target.name);
     let mut steps = Steps::new(link.on_step.clone());
     let platform = link.target.platform;
