@@ -5,8 +5,9 @@
 //! whole text has the device's prompt.
 //!
 //! The transcripts are whole sessions with real IOS, IOS-XE and NX-OS
-//! devices (`tests/data/transcripts/`); noise is added as devices add it
-//! (NX-OS's ANSI sequences, the pager's erase, non-ASCII descriptions).
+//! devices, and three recorded from the lab (`tests/data/transcripts/`);
+//! noise is added as devices add it (NX-OS's ANSI sequences, the pager's
+//! erase, non-ASCII descriptions).
 
 use proptest::prelude::*;
 
@@ -92,6 +93,10 @@ static TRANSCRIPTS: &[Transcript] = &[
         "C3560CX",
         IOS
     ),
+    // Recorded from the lab: what nightshift's own sessions look like.
+    transcript!("lab__ios-001__acl-push.raw", "ios-001", IOS),
+    transcript!("lab__nxos-001__acl-push.raw", "nxos-001", NXOS),
+    transcript!("lab__hub-1__modem-call.raw", "hub-1", IOS),
 ];
 
 /// What devices put between the bytes of a plain session.
