@@ -22,6 +22,7 @@
 //!   re-checks the ones that were in flight (read back and compared before
 //!   anything is applied).
 
+mod earlier;
 mod interrupted;
 pub mod journal;
 mod pots;
@@ -38,6 +39,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use earlier::Earlier;
 pub use interrupted::{RunStart, kind_name, report_from_events, run_started};
 pub use journal::{Event, Journal, JournalError, journal_path};
 pub use progress::{Progress, show_progress};
@@ -76,7 +78,7 @@ struct RunState {
     /// Started by an earlier attempt that died before they finished.
     /// With what the first attempt that began changing them found on them
     /// (see [`Event::Found`]), if it got that far.
-    in_flight: HashMap<(String, String), Option<serde_json::Value>>,
+    in_flight: HashMap<earlier::Key, Option<serde_json::Value>>,
     /// Device index → why it is out of this run.
     failed: Mutex<HashMap<usize, String>>,
     rejections: AtomicU32,
@@ -97,49 +99,16 @@ impl Engine {
         for note in &journal_damage {
             tracing::warn!(run_id = %plan.run_id, "{note}");
         }
-        let earlier = loaded.events;
-        let resumed = !earlier.is_empty() || !journal_damage.is_empty();
-        // An attempt that crashed while writing its very first record left
-        // no plan: this attempt writes it.
-        let has_start = earlier
-            .iter()
-            .any(|e| matches!(e, Event::RunStarted { .. }));
-        let mut deadline = plan.deadline;
-        let mut started = self.clock.now();
-        let mut finished = HashMap::new();
-        let mut in_flight: HashMap<(String, String), Option<serde_json::Value>> = HashMap::new();
-        for e in &earlier {
-            match e {
-                Event::Started { job, device, .. } => {
-                    in_flight.entry((job.clone(), device.clone())).or_default();
-                }
-                // The first attempt's find: a later attempt found what the
-                // crash left.
-                Event::Found { job, device, found } => {
-                    let slot = in_flight.entry((job.clone(), device.clone())).or_default();
-                    if slot.is_none() {
-                        *slot = Some(found.clone());
-                    }
-                }
-                _ => {}
-            }
-            match e {
-                Event::RunStarted {
-                    deadline: d, at, ..
-                } => {
-                    deadline = *d;
-                    started = *at;
-                }
-                Event::Finished {
-                    job,
-                    device,
-                    record,
-                } => {
-                    finished.insert((job.clone(), device.clone()), record.clone());
-                }
-                _ => {}
-            }
-        }
+        let earlier = Earlier::replay(&loaded.events);
+        let resumed = !loaded.events.is_empty() || !journal_damage.is_empty();
+        let has_start = earlier.has_start;
+        let deadline = if has_start {
+            earlier.deadline
+        } else {
+            plan.deadline
+        };
+        let started = earlier.started.unwrap_or_else(|| self.clock.now());
+        let (mut finished, mut in_flight) = (earlier.finished, earlier.in_flight);
         let (journal, writer) = Journal::open(&path)?;
         if !has_start {
             let planned = plan

@@ -35,7 +35,7 @@ pub mod read;
 use serde::Serialize;
 
 use self::ace::{Entry, Line};
-use self::read::{AclState, Binding};
+use self::read::{AclState, Binding, Found};
 use super::{StepTime, Steps};
 use crate::device::{DeviceError, DeviceLink, Negotiated, Session};
 use crate::platform::Platform;
@@ -252,50 +252,6 @@ fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
         (None, Some(w)) => format!("entry {} is missing: `{w}`", at + 1),
         (None, None) => "entries differ".into(),
     })
-}
-
-/// The ACL a push found on a device before its first change, as the run
-/// journal keeps it ([`crate::engine::Event::Found`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Found {
-    pub exists: bool,
-    /// Sequence number (where the device showed one) and entry as shown.
-    pub entries: Vec<(Option<u32>, String)>,
-}
-
-impl Found {
-    fn of(state: &AclState) -> Found {
-        Found {
-            exists: state.exists,
-            entries: state
-                .entries
-                .iter()
-                .map(|p| (p.seq, p.shown.clone()))
-                .collect(),
-        }
-    }
-
-    /// The state it describes, with the bindings read now; `None` when an
-    /// entry no longer parses (a journal of another version).
-    fn state(&self, now: &AclState) -> Option<AclState> {
-        let entries = self
-            .entries
-            .iter()
-            .map(|(seq, shown)| {
-                ace::parse_line(shown).ok().map(|l| read::Present {
-                    seq: *seq,
-                    entry: l.entry,
-                    shown: shown.clone(),
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(AclState {
-            exists: self.exists,
-            entries,
-            bindings: now.bindings.clone(),
-            checkpoints: now.checkpoints.clone(),
-        })
-    }
 }
 
 /// Pushes the job's ACL to one device (see the module doc for the method).

@@ -34,6 +34,50 @@ impl AclState {
     }
 }
 
+/// The ACL a push found on a device before its first change, as the run
+/// journal keeps it ([`crate::engine::Event::Found`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Found {
+    pub exists: bool,
+    /// Sequence number (where the device showed one) and entry as shown.
+    pub entries: Vec<(Option<u32>, String)>,
+}
+
+impl Found {
+    pub fn of(state: &AclState) -> Found {
+        Found {
+            exists: state.exists,
+            entries: state
+                .entries
+                .iter()
+                .map(|p| (p.seq, p.shown.clone()))
+                .collect(),
+        }
+    }
+
+    /// The state it describes, with the bindings read now; `None` when an
+    /// entry no longer parses (a journal of another version).
+    pub fn state(&self, now: &AclState) -> Option<AclState> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|(seq, shown)| {
+                parse_line(shown).ok().map(|l| Present {
+                    seq: *seq,
+                    entry: l.entry,
+                    shown: shown.clone(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(AclState {
+            exists: self.exists,
+            entries,
+            bindings: now.bindings.clone(),
+            checkpoints: now.checkpoints.clone(),
+        })
+    }
+}
+
 fn present(line: &str) -> Option<Present> {
     let l = parse_line(line).ok()?;
     Some(Present {
