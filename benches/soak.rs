@@ -333,9 +333,17 @@ async fn main() {
             );
             move || {
                 let mut reached: Option<Instant> = None;
+                // A runner that neither finishes nor progresses in this long
+                // is hung: the soak stops with what it knows.
+                let give_up = Instant::now() + Duration::from_secs(600);
                 loop {
                     if let Some(st) = child.try_wait().unwrap() {
                         return (st, None, watch);
+                    }
+                    if Instant::now() >= give_up {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("attempt still running after 10 min: the runner hangs (see the runner log)");
                     }
                     let n = watch.poll();
                     if let Some(p) = point {
