@@ -261,6 +261,7 @@ async fn measure(
         deadline: None,
         dry_run: false,
         only: Some(only),
+        ..RunPlan::default()
     };
 
     // One device's time, alone (median of three).

@@ -122,6 +122,7 @@ async fn push(config: &Path, logins: HashMap<String, Login>, concurrency: usize)
             deadline: None,
             dry_run: false,
             only: None,
+            ..RunPlan::default()
         })
         .await
         .unwrap()

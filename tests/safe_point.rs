@@ -70,6 +70,7 @@ fn plan(deadline: Option<chrono::DateTime<chrono::Utc>>) -> RunPlan {
         deadline,
         dry_run: false,
         only: None,
+        ..RunPlan::default()
     }
 }
 
@@ -168,6 +169,7 @@ async fn a_stopped_pots_run_aborts_the_calls_dialling_and_places_no_other() {
             deadline: None,
             dry_run: false,
             only: None,
+            ..RunPlan::default()
         })
         .await
         .unwrap();

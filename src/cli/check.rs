@@ -59,6 +59,7 @@ pub fn summary(config: &Config, clock: &dyn Clock) -> String {
             }
             JobKind::Pots { lines, .. } => format!("pots, {} lines", lines.len()),
             JobKind::Exec { commands } => format!("exec, {} commands", commands.len()),
+            JobKind::Rollback { run, .. } => format!("rollback of run {run}"),
         };
         out += &format!(
             "  {:<20} {what} on {} devices, concurrency {}\n",

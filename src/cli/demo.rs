@@ -144,6 +144,7 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         deadline: Some(end),
         dry_run: false,
         only: None,
+        ..RunPlan::default()
     };
     eprintln!(
         "nightshift demo: window demo opens now: jobs {}",

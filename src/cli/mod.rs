@@ -10,6 +10,7 @@ mod generate;
 mod lab;
 mod next;
 mod report;
+mod rollback;
 mod run;
 mod secrets;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Run a job now in the foreground and print the per-device result (exit 1 if any device failed)
     Run(run::RunArgs),
+    /// Put back, on every device a run changed, the ACL the run found there (same guarantees as a push)
+    Rollback(rollback::RollbackArgs),
     /// Set, check or delete credentials (one canary login, OS keyring)
     Credentials(credentials::CredentialsArgs),
     /// Sleep until change windows and run them (the systemd service)
@@ -158,6 +161,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Next(args) => next::next(&path, args, &clock),
         Command::Exec(args) => exec::exec(&path, args, &clock),
         Command::Run(args) => run::run(&path, args, &clock),
+        Command::Rollback(args) => rollback::rollback(&path, args, &clock),
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon => daemon::daemon(&path),
         Command::Status(args) => daemon::status(&path, args, &clock),

@@ -52,7 +52,7 @@ pub struct RunArgs {
 }
 
 /// `id`, or `id-2`, `id-3`, … : the first without a journal.
-fn unused_run_id(state_dir: &Path, id: String) -> String {
+pub(super) fn unused_run_id(state_dir: &Path, id: String) -> String {
     let taken = |id: &str| crate::engine::journal_path(state_dir, id).exists();
     if !taken(&id) {
         return id;
@@ -139,6 +139,7 @@ fn plan(config: &Config, args: &RunArgs, now: DateTime<Utc>) -> Result<RunPlan, 
         deadline,
         dry_run: args.dry_run,
         only: None,
+        ..RunPlan::default()
     })
 }
 
@@ -164,19 +165,47 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         };
         plan.only = Some(chosen);
     }
+    let output = Output {
+        password_stdin: args.password_stdin,
+        json: args.json.clone(),
+        mail: args.mail,
+        command: "run",
+    };
+    execute(config, plan, &output, clock)
+}
+
+/// How a run's outcome is delivered.
+pub(super) struct Output {
+    pub password_stdin: bool,
+    pub json: Option<PathBuf>,
+    pub mail: bool,
+    /// The command, for messages.
+    pub command: &'static str,
+}
+
+/// Runs `plan` in the foreground: proves the credentials (one canary
+/// login per profile), shows progress, prints the report, keeps it in the
+/// history, and writes or mails it as asked.
+pub(super) fn execute(
+    config: Config,
+    plan: RunPlan,
+    out: &Output,
+    clock: &dyn Clock,
+) -> anyhow::Result<ExitCode> {
+    let command = out.command;
     let mut targets = config.targets_of(&plan.jobs);
     targets.retain(|i| plan.only.as_ref().is_none_or(|o| o.contains(i)));
     if targets.is_empty() {
-        eprintln!("nightshift run: no device to run on (check --devices)");
+        eprintln!("nightshift {command}: no device to run on (check --devices)");
         return Ok(ExitCode::from(EXIT_INVALID));
     }
-    let logins = match secrets::proven_logins(&config, &targets, args.password_stdin)? {
+    let logins = match secrets::proven_logins(&config, &targets, out.password_stdin)? {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let links = fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
     eprintln!(
-        "nightshift run: run id {} (after a crash, run again with --run-id {} to resume)",
+        "nightshift {command}: run id {} (after a crash, run again with --run-id {} to resume)",
         plan.run_id, plan.run_id
     );
     let engine = Engine {
@@ -192,7 +221,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         let ticker = tokio::spawn(show_progress(engine.progress.clone(), stop.clone()));
         let signals = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nnightshift run: stopping: no new device starts and no new change begins; changes under way are verified or restored");
+                eprintln!("\nnightshift {command}: stopping: no new device starts and no new change begins; changes under way are verified or restored");
                 stop.cancel();
             }
         });
@@ -223,17 +252,21 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
-    eprintln!("nightshift run {}: {}", plan.run_id, counts.join(", "));
+    eprintln!(
+        "nightshift {command} {}: {}",
+        plan.run_id,
+        counts.join(", ")
+    );
     match report.save(&config.daemon.state_dir) {
         Ok(p) => tracing::info!(path = %p.display(), "report kept in the run history"),
-        Err(e) => eprintln!("nightshift run: warning: {e}"),
+        Err(e) => eprintln!("nightshift {command}: warning: {e}"),
     }
-    if let Some(file) = &args.json {
+    if let Some(file) = &out.json {
         let json = serde_json::to_string_pretty(&report.json).context("while rendering JSON")?;
         std::fs::write(file, json + "\n")
             .with_context(|| format!("while writing {}", file.display()))?;
     }
-    if args.mail {
+    if out.mail {
         super::report::mail_report(config, &report, &runtime, clock)?;
     }
     Ok(if report.all_good() {

@@ -15,8 +15,10 @@ use chrono_tz::Tz;
 use thiserror::Error;
 
 pub use doc::{Location, Problem};
+pub use read::DEFAULT_CONCURRENCY;
 pub use selector::Selector;
 
+pub use crate::jobs::acl::OnDrift;
 use crate::platform::Platform;
 use crate::schedule::Schedule;
 
@@ -201,6 +203,14 @@ pub enum JobKind {
         safety_net: bool,
         /// Minutes of the IOS revert timer.
         revert_minutes: u32,
+        /// A device whose ACL changed since the window's plan read it.
+        on_drift: OnDrift,
+    },
+    /// Puts back the ACL run `run` found on every device it changed.
+    Rollback {
+        run: String,
+        /// A device whose ACL is no longer what the run left.
+        on_drift: OnDrift,
     },
     Pots {
         lines: Vec<PotsLine>,
@@ -218,6 +228,7 @@ impl JobKind {
             JobKind::Acl { .. } => "acl",
             JobKind::Pots { .. } => "pots",
             JobKind::Exec { .. } => "exec",
+            JobKind::Rollback { .. } => "rollback",
         }
     }
 }
@@ -264,6 +275,9 @@ pub struct Window {
     pub duration: Duration,
     /// How late after its opening a window may still start (misfire policy).
     pub latest_start: Duration,
+    /// How long before each opening the daemon mails the change plan
+    /// (every job read-only); none: no plan.
+    pub plan_lead: Option<Duration>,
     pub jobs: Vec<String>,
 }
 

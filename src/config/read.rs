@@ -19,6 +19,7 @@ use crate::schedule::parse_zone;
 
 mod daemon;
 mod jobs;
+pub use jobs::DEFAULT_CONCURRENCY;
 mod jump;
 mod windows;
 

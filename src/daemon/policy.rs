@@ -172,6 +172,7 @@ mod tests {
                 .unwrap(),
             duration: std::time::Duration::from_secs(minutes * 60),
             latest_start: std::time::Duration::from_secs(latest * 60),
+            plan_lead: None,
             jobs: vec!["j".into()],
         }
     }

@@ -96,6 +96,7 @@ async fn run_in_span(
         deadline: Some(deadline),
         dry_run: false,
         only: None,
+        ..RunPlan::default()
     };
     let ticker_stop = CancellationToken::new();
     let ticker = {

@@ -162,6 +162,7 @@ pub fn kind_name(kind: &JobKind) -> &'static str {
         JobKind::Acl { .. } => "acl",
         JobKind::Exec { .. } => "exec",
         JobKind::Pots { .. } => "pots",
+        JobKind::Rollback { .. } => "rollback",
     }
 }
 

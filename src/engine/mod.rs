@@ -28,6 +28,7 @@ pub mod journal;
 mod pots;
 mod progress;
 mod record;
+pub mod rollback;
 mod work;
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,7 +44,7 @@ use earlier::Earlier;
 pub use interrupted::{RunStart, kind_name, report_from_events, run_started};
 pub use journal::{Event, Journal, JournalError, journal_path};
 pub use progress::{Progress, show_progress};
-pub use record::{DeviceRecord, JobReport, RunPlan, RunReport};
+pub use record::{DeviceRecord, JobReport, RunPlan, RunReport, history_path};
 use work::Work;
 
 use crate::clock::Clock;
@@ -93,6 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Engine {
     pub async fn run(&self, plan: &RunPlan) -> Result<RunReport, EngineError> {
+        let plan = &self.resolved(plan);
         let path = journal_path(&self.config.daemon.state_dir, &plan.run_id);
         let loaded = journal::load(&path)?;
         let journal_damage = loaded.notes(&path);
@@ -203,11 +205,34 @@ impl Engine {
         })
     }
 
+    /// The plan with its rollback jobs resolved from the history.
+    fn resolved(&self, plan: &RunPlan) -> RunPlan {
+        let mut plan = plan.clone();
+        for name in &plan.jobs {
+            if let Some(JobKind::Rollback { run, on_drift }) =
+                self.config.job(name).map(|j| &j.kind)
+                && !plan.rollbacks.contains_key(name)
+            {
+                let set =
+                    rollback::resolve(&self.config, &self.config.daemon.state_dir, run, *on_drift);
+                plan.rollbacks.insert(name.clone(), Arc::new(set));
+            }
+        }
+        plan
+    }
+
     fn targets(&self, job: &Job, plan: &RunPlan) -> Vec<usize> {
+        let rollback = plan.rollbacks.get(&job.name);
         job.targets
             .iter()
             .copied()
             .filter(|i| plan.only.as_ref().is_none_or(|o| o.contains(i)))
+            .filter(|&i| {
+                rollback.is_none_or(|r| {
+                    let name = &self.config.devices[i].name;
+                    r.devices.contains_key(name) || r.refused.contains_key(name)
+                })
+            })
             .collect()
     }
 
@@ -272,6 +297,7 @@ impl Engine {
                 save,
                 safety_net,
                 revert_minutes,
+                ..
             } => {
                 let acl = AclJob::new(acl_name, acl_lines, *save, *safety_net, *revert_minutes)
                     .map_err(|e| EngineError::Job {
@@ -279,6 +305,20 @@ impl Engine {
                         reason: e.0,
                     })?;
                 Work::Acl(acl, plan.dry_run)
+            }
+            JobKind::Rollback { .. } => {
+                let set = plan.rollbacks.get(&job.name).cloned().unwrap_or_default();
+                if let Some(why) = &set.nothing {
+                    tracing::warn!(job = %job.name, "{why}");
+                    return Ok(JobReport {
+                        name: job.name.clone(),
+                        kind: "rollback".into(),
+                        devices: Vec::new(),
+                        calls: Vec::new(),
+                        held: Some(why.clone()),
+                    });
+                }
+                Work::Rollback(set, plan.dry_run)
             }
             JobKind::Exec { commands } => Work::Exec(commands.clone()),
             JobKind::Pots { .. } => {
@@ -312,7 +352,7 @@ impl Engine {
                 }
                 continue;
             }
-            let tier_records = self.run_tier(job, state, &work, &devices).await;
+            let tier_records = self.run_tier(job, plan, state, &work, &devices).await;
             let failures = tier_records.values().filter(|r| r.failed()).count();
             records.extend(tier_records);
             if let Some(max) = job.max_failures
@@ -337,6 +377,7 @@ impl Engine {
     async fn run_tier(
         &self,
         job: &Job,
+        plan: &RunPlan,
         state: &Arc<RunState>,
         work: &Arc<Work>,
         devices: &[usize],
@@ -373,7 +414,10 @@ impl Engine {
                     cap_permits.push(p);
                 }
             }
-            if let Some((status, why)) = self.refusal(job, state) {
+            if let Some((status, why)) = self
+                .refusal(job, state)
+                .or_else(|| work.refusal(&d.name).map(|why| ("skipped", why)))
+            {
                 records.insert(
                     i,
                     self.finish(state, &job.name, DeviceRecord::plain(&d.name, status, why))
@@ -381,6 +425,10 @@ impl Engine {
                 );
                 continue;
             }
+            let expected = plan
+                .expected
+                .get(&(job.name.clone(), d.name.clone()))
+                .cloned();
             let gate = lock(&state.gates)
                 .entry(d.credentials.clone())
                 .or_insert_with(|| LoginGate::new(&d.credentials))
@@ -430,7 +478,7 @@ impl Engine {
                     .await;
                 tracing::debug!(job = %job_name, device = %name, "device started");
                 let (record, rejected) = match link {
-                    Some(link) => work.run(&link, in_flight).await,
+                    Some(link) => work.run(&link, in_flight, expected.as_ref()).await,
                     None => (
                         DeviceRecord::plain(
                             &name,

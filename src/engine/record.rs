@@ -1,13 +1,23 @@
 //! What a run is asked to do, and what it reports: one record per device
 //! and job, in inventory order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::rollback::RollbackSet;
+use crate::jobs::acl::Expected;
+
+/// Where run `run_id`'s report is kept: `<state_dir>/history/<run_id>.json`.
+pub fn history_path(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("history").join(format!("{run_id}.json"))
+}
+
 /// What to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunPlan {
     /// Names the journal: a run started again with the same id resumes.
     pub run_id: String,
@@ -18,6 +28,12 @@ pub struct RunPlan {
     pub dry_run: bool,
     /// Only these devices (indexes), when given.
     pub only: Option<Vec<usize>>,
+    /// What each device's ACL is expected to be when its push begins, by
+    /// (job, device): what the window's plan read (drift protection).
+    pub expected: HashMap<(String, String), Expected>,
+    /// Rollback jobs, by job name, as resolved from the history when the
+    /// run starts (filled by the engine).
+    pub rollbacks: HashMap<String, Arc<RollbackSet>>,
 }
 
 /// One device's outcome in one job.

@@ -1,25 +1,56 @@
 //! One device's work in a job: an ACL push or show commands.
 
+use super::rollback;
 use super::*;
 
 /// What one device does in a per-device job.
 pub(super) enum Work {
+    /// The job's ACL (and whether this is a dry run).
     Acl(AclJob, bool),
+    /// Each device's ACL before the run rolled back.
+    Rollback(Arc<rollback::RollbackSet>, bool),
     Exec(Vec<String>),
 }
 
 impl Work {
+    /// Why `device` is left alone without being connected to, if it is.
+    pub(super) fn refusal(&self, device: &str) -> Option<String> {
+        match self {
+            Work::Rollback(set, _) if !set.devices.contains_key(device) => Some(
+                set.refused
+                    .get(device)
+                    .cloned()
+                    .unwrap_or_else(|| format!("run {} did not change it", set.of)),
+            ),
+            _ => None,
+        }
+    }
+
     /// `in_flight`: an earlier attempt began this device and died, with
-    /// what it found on the device if it journalled that.
+    /// what it found on the device if it journalled that. `expected`: the
+    /// ACL the window's plan read on it.
     pub(super) async fn run(
         &self,
         link: &DeviceLink,
         in_flight: Option<Option<serde_json::Value>>,
+        expected: Option<&crate::jobs::acl::Expected>,
     ) -> (DeviceRecord, bool) {
         let name = link.target.name.clone();
-        match self {
+        let pushed = match self {
             Work::Acl(job, dry_run) => {
-                let r = push_acl(link, job, *dry_run, in_flight).await;
+                Some(push_acl(link, job, *dry_run, in_flight, expected).await)
+            }
+            Work::Rollback(set, dry_run) => match set.devices.get(&name) {
+                Some(d) => Some(push_acl(link, &d.job, *dry_run, in_flight, Some(&d.left)).await),
+                None => {
+                    let why = self.refusal(&name).unwrap_or_default();
+                    return (DeviceRecord::plain(&name, "skipped", why), false);
+                }
+            },
+            Work::Exec(_) => None,
+        };
+        match (self, pushed) {
+            (_, Some(r)) => {
                 let reason = match r.status {
                     Status::NotStarted => r.error.clone(),
                     Status::Failed | Status::Skipped => {
@@ -54,7 +85,7 @@ impl Work {
                     rejected,
                 )
             }
-            Work::Exec(commands) => {
+            (Work::Exec(commands), None) => {
                 let r = run_commands_on(link, commands).await;
                 let status = if r.error.is_none() { "ok" } else { "failed" };
                 let rejected = r.auth_rejected;
@@ -69,6 +100,10 @@ impl Work {
                     rejected,
                 )
             }
+            (_, None) => (
+                DeviceRecord::plain(&name, "failed", "nothing to do".into()),
+                false,
+            ),
         }
     }
 }

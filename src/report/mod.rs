@@ -57,6 +57,25 @@ impl Report {
         planned: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Report {
         let mut json = report_json(config, run);
+        let rollbacks: Vec<&str> = config
+            .jobs
+            .iter()
+            .filter(|j| run.jobs.iter().any(|r| r.name == j.name))
+            .filter_map(|j| match &j.kind {
+                crate::config::JobKind::Rollback { run, .. } => Some(run.as_str()),
+                _ => None,
+            })
+            .collect();
+        json["kind"] = json!(
+            if !rollbacks.is_empty() && rollbacks.len() == run.jobs.len() {
+                "rollback"
+            } else {
+                "run"
+            }
+        );
+        if !rollbacks.is_empty() {
+            json["rollback_of"] = json!(rollbacks);
+        }
         if let Some((start, end)) = planned {
             json["planned_start"] = json!(start);
             json["planned_end"] = json!(end);
@@ -67,8 +86,32 @@ impl Report {
         Report { json }
     }
 
-    /// The title: the window's name, else the jobs'.
+    /// What the report is of: "run", "plan" or "rollback" (reports kept
+    /// before there were kinds are runs).
+    pub fn kind(&self) -> &str {
+        self.json["kind"].as_str().unwrap_or("run")
+    }
+
+    /// The title: the window's name, else the jobs'; a plan and a
+    /// rollback say so.
     pub fn title(&self) -> String {
+        let base = self.base_title();
+        match self.kind() {
+            "plan" => format!("plan for {base}"),
+            "rollback" => {
+                let of: Vec<&str> = self.json["rollback_of"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!("rollback of {}", of.join(", "))
+            }
+            _ => base,
+        }
+    }
+
+    fn base_title(&self) -> String {
         match self.json["window"].as_str() {
             Some(w) => w.to_string(),
             None => self

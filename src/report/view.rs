@@ -59,10 +59,22 @@ fn device(d: &Value) -> Value {
     };
     let good = GOOD.contains(&status.as_str());
     let with_diff = matches!(status.as_str(), "changed" | "would-change");
-    let diff: Vec<Value> = strings(&d["diff"])
+    // The change, then how the device drifted from what was expected
+    // (the plan's read, what a rolled-back run left).
+    let shown = if with_diff {
+        strings(&d["diff"])
+    } else {
+        Vec::new()
+    };
+    let diff: Vec<Value> = shown
         .into_iter()
+        .chain(
+            strings(&d["drift"])
+                .into_iter()
+                .map(|l| format!("drift {l}")),
+        )
         .map(|l| {
-            let colour = match l.chars().next() {
+            let colour = match l.trim_start_matches("drift ").chars().next() {
                 Some('+') => "#155724",
                 Some('-') => "#721c24",
                 _ => "#444",
@@ -99,7 +111,7 @@ fn device(d: &Value) -> Value {
         "restored": s("restored"),
         "hint": s("hint"),
         "warnings": strings(&d["warnings"]),
-        "diff": if with_diff { diff } else { Vec::new() },
+        "diff": diff,
         "outputs": outputs,
         "time": device_ms(d).map(|ms| format!("{:.1} s", ms as f64 / 1000.0)),
         "ssh": ssh,
@@ -152,6 +164,10 @@ fn facts(r: &Report) -> Vec<Value> {
         "label": "run id", "heading": "Run id",
         "value": j["run_id"].as_str().unwrap_or("?"),
     })];
+    if let Some(of) = j["rollback_of"].as_array() {
+        let of: Vec<&str> = of.iter().filter_map(Value::as_str).collect();
+        out.push(json!({"label": "rollback", "heading": "Rollback of", "value": of.join(", ")}));
+    }
     if j["planned_start"].is_string() {
         out.push(json!({
             "label": "window", "heading": "Window",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::super::doc::{At, Doc, Table, as_table};
-use super::super::{Config, Job, JobKind, MaxFailures, PotsLine, Selector};
+use super::super::{Config, Job, JobKind, MaxFailures, OnDrift, PotsLine, Selector};
 use super::{Declared, valid_name};
 use crate::platform::Platform;
 
@@ -26,6 +26,8 @@ const JOB_KEYS: &[&str] = &[
     "lines",
     "guard_time",
     "commands",
+    "on_drift",
+    "run",
 ];
 const LINE_KEYS: &[&str] = &[
     "branch",
@@ -49,6 +51,7 @@ fn key_kind(key: &str) -> Option<&'static str> {
         "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" => Some("acl"),
         "lines" | "guard_time" => Some("pots"),
         "commands" => Some("exec"),
+        "run" => Some("rollback"),
         _ => None,
     }
 }
@@ -73,15 +76,21 @@ pub(super) fn read_jobs(
         let Some(mut t) = as_table(doc, value, path.clone(), JOB_KEYS) else {
             continue;
         };
-        let kind = t.required_string(doc, "kind", "set kind = \"acl\", \"pots\" or \"exec\"");
+        let kind = t.required_string(
+            doc,
+            "kind",
+            "set kind = \"acl\", \"pots\", \"exec\" or \"rollback\"",
+        );
         let kind_name = match kind {
-            Some(k) if matches!(k.value.as_str(), "acl" | "pots" | "exec") => Some(k.value),
+            Some(k) if matches!(k.value.as_str(), "acl" | "pots" | "exec" | "rollback") => {
+                Some(k.value)
+            }
             Some(k) => {
                 doc.problem(
                     k.span,
                     format!("{path}.kind"),
                     format!("unknown job kind \"{}\"", k.value),
-                    Some("use \"acl\", \"pots\" or \"exec\"".into()),
+                    Some("use \"acl\", \"pots\", \"exec\" or \"rollback\"".into()),
                 );
                 None
             }
@@ -119,8 +128,23 @@ pub(super) fn read_jobs(
             Some("acl") => read_acl(&mut t, doc),
             Some("pots") => read_pots(&mut t, doc, config, declared),
             Some("exec") => read_exec(&mut t, doc),
+            Some("rollback") => read_rollback(&mut t, doc),
             _ => None,
         };
+        // `on_drift` belongs to the kinds that change ACLs.
+        if let (Some(k), Some(v)) = (
+            kind_name
+                .as_deref()
+                .filter(|k| !matches!(*k, "acl" | "rollback")),
+            t.raw("on_drift"),
+        ) {
+            doc.problem(
+                v.span(),
+                format!("{path}.on_drift"),
+                "`on_drift` only applies to kind = \"acl\" or \"rollback\"",
+                Some(format!("remove it from this \"{k}\" job")),
+            );
+        }
         let mut targets = Vec::new();
         let mut parsed = Vec::new();
         match (&kind, selectors) {
@@ -144,6 +168,10 @@ pub(super) fn read_jobs(
                     .filter(|(_, d)| dialers.contains(d.name.as_str()))
                     .map(|(i, _)| i)
                     .collect();
+            }
+            // A rollback works on the devices its run changed.
+            (Some(JobKind::Rollback { .. }), None) => {
+                targets = (0..config.devices.len()).collect();
             }
             (Some(_), None) => doc.problem(
                 t.span.clone(),
@@ -398,12 +426,58 @@ fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
     let revert_minutes = t
         .integer_in(doc, "revert_minutes", 1..=120)
         .map_or(10, |m| m.value as u32);
+    let on_drift = read_on_drift(t, doc);
     Some(JobKind::Acl {
         acl_name: name?.value,
         acl_lines: kept,
         save,
         safety_net,
         revert_minutes,
+        on_drift,
+    })
+}
+
+/// `on_drift = "skip" | "proceed"` (default skip).
+fn read_on_drift(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> OnDrift {
+    match t.string(doc, "on_drift") {
+        None => OnDrift::Skip,
+        Some(v) => match v.value.as_str() {
+            "skip" => OnDrift::Skip,
+            "proceed" => OnDrift::Proceed,
+            other => {
+                doc.problem(
+                    v.span,
+                    t.key_path("on_drift"),
+                    format!("unknown on_drift \"{other}\""),
+                    Some("use \"skip\" (a device changed since the plan is left alone) or \"proceed\" (it is replaced anyway)".into()),
+                );
+                OnDrift::Skip
+            }
+        },
+    }
+}
+
+/// `kind = "rollback"`: `run = "RUN_ID"` from the history.
+fn read_rollback(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
+    let run = t.required_string(
+        doc,
+        "run",
+        "name the run to roll back, as `nightshift report list` shows it: run = \"nightly-20261204T2200Z\"",
+    );
+    if let Some(r) = &run
+        && !super::valid_name(&r.value)
+    {
+        doc.problem(
+            r.span.clone(),
+            t.key_path("run"),
+            format!("\"{}\" is not a run id", r.value),
+            Some("copy the id from `nightshift report list`".into()),
+        );
+    }
+    let on_drift = read_on_drift(t, doc);
+    Some(JobKind::Rollback {
+        run: run?.value,
+        on_drift,
     })
 }
 

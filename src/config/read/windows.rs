@@ -10,7 +10,14 @@ use super::super::{Config, Window};
 use super::{valid_name, zone};
 use crate::schedule::Schedule;
 
-const WINDOW_KEYS: &[&str] = &["schedule", "timezone", "duration", "latest_start", "jobs"];
+const WINDOW_KEYS: &[&str] = &[
+    "schedule",
+    "timezone",
+    "duration",
+    "latest_start",
+    "plan_lead",
+    "jobs",
+];
 
 pub(super) fn read_windows(
     top: &mut Table<'_, '_>,
@@ -53,6 +60,15 @@ pub(super) fn read_windows(
             None
         };
         let latest_start = t.duration(doc, "latest_start");
+        let plan_lead = t.duration(doc, "plan_lead");
+        if let Some(p) = plan_lead.as_ref().filter(|p| p.value.is_zero()) {
+            doc.problem(
+                p.span.clone(),
+                format!("{path}.plan_lead"),
+                "a plan made at the opening is too late to act on",
+                Some("give the plan time before the window, e.g. plan_lead = \"18h\", or remove the key".into()),
+            );
+        }
         let jobs = if t.contains("jobs") {
             t.string_list(doc, "jobs")
         } else {
@@ -130,6 +146,25 @@ pub(super) fn read_windows(
                 Some("make the window shorter than the time between its openings".into()),
             );
         }
+        if let (Some(s), Some(d), Some(p)) = (&schedule, &duration, &plan_lead)
+            && let Some(gap) = shortest_gap(s, now)
+            && p.value + d.value > gap
+        {
+            doc.problem(
+                p.span.clone(),
+                format!("{path}.plan_lead"),
+                format!(
+                    "the plan would be made while the window's previous opening is still open ({} before an opening, but the window opens every {} for {})",
+                    humantime::format_duration(p.value),
+                    humantime::format_duration(gap),
+                    humantime::format_duration(d.value)
+                ),
+                Some(format!(
+                    "make plan_lead at most {} (the time between openings less the duration)",
+                    humantime::format_duration(gap.saturating_sub(d.value))
+                )),
+            );
+        }
         t.finish(doc);
         if let (Some(schedule), Some(duration), Some(jobs)) = (schedule, duration, jobs) {
             let latest_start = latest_start.map_or(duration.value / 2, |l| l.value);
@@ -138,6 +173,7 @@ pub(super) fn read_windows(
                 schedule,
                 duration: duration.value,
                 latest_start,
+                plan_lead: plan_lead.map(|p| p.value).filter(|p| !p.is_zero()),
                 jobs: jobs.into_iter().map(|j| j.value).collect(),
             });
         }

@@ -27,6 +27,7 @@
 
 pub mod ace;
 mod diff;
+pub mod drift;
 mod ios;
 mod nxos;
 mod plan;
@@ -35,6 +36,7 @@ pub mod read;
 use serde::Serialize;
 
 use self::ace::{Entry, Line};
+pub use self::drift::{Expected, OnDrift};
 use self::read::{AclState, Binding, Found};
 use super::{StepTime, Steps};
 use crate::device::{DeviceError, DeviceLink, Negotiated, Session};
@@ -126,6 +128,8 @@ impl Safety {
 #[derive(Debug, Clone, Serialize)]
 pub struct AclResult {
     pub name: String,
+    /// The ACL the job replaces.
+    pub acl: String,
     pub status: Status,
     /// The step that failed.
     pub step: Option<String>,
@@ -138,6 +142,15 @@ pub struct AclResult {
     pub before: Vec<String>,
     pub after: Vec<String>,
     pub diff: Vec<String>,
+    /// The ACL found before the change, with its sequence numbers and
+    /// whether it existed: what a plan compares the window against, and
+    /// what a rollback puts back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Found>,
+    /// How the device's ACL differs from what was expected (the plan's
+    /// read, or what the run being rolled back left): `- was`, `+ is`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
     pub bindings: Vec<Binding>,
     pub safety_net: Option<String>,
     /// Problems that did not undo the change (cleanup after a verified
@@ -152,9 +165,10 @@ pub struct AclResult {
 }
 
 impl AclResult {
-    pub fn new(name: &str) -> AclResult {
+    pub fn new(name: &str, acl: &str) -> AclResult {
         AclResult {
             name: name.into(),
+            acl: acl.into(),
             status: Status::Failed,
             step: None,
             line: None,
@@ -164,6 +178,8 @@ impl AclResult {
             before: Vec::new(),
             after: Vec::new(),
             diff: Vec::new(),
+            found: None,
+            drift: Vec::new(),
             bindings: Vec::new(),
             safety_net: None,
             warnings: Vec::new(),
@@ -264,14 +280,20 @@ fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
 /// being left unconfirmed (the device would revert it later) and unsaved.
 /// A failure puts back the ACL the earlier attempt found, not the
 /// half-changed one its crash left, and the report's `before` is that ACL.
+///
+/// `expected`: the ACL the device should hold now (what the window's plan
+/// read, what a rolled-back run left). A device that holds something else
+/// and is not already at the intent drifted: with `on_drift = skip` it is
+/// `skipped` with the drift and nothing is sent.
 pub async fn push_acl(
     link: &DeviceLink,
     job: &AclJob,
     dry_run: bool,
     in_flight: Option<Option<serde_json::Value>>,
+    expected: Option<&Expected>,
 ) -> AclResult {
     let (in_flight, earlier) = (in_flight.is_some(), in_flight.flatten());
-    let mut r = AclResult::new(&link.target.name);
+    let mut r = AclResult::new(&link.target.name, &job.acl_name);
     let mut steps = Steps::new(link.on_step.clone());
     let platform = link.target.platform;
     let mut s = match link.open().await {
@@ -308,6 +330,41 @@ pub async fn push_acl(
                 .iter()
                 .map(|p| p.seq)
                 .eq(job.intent.iter().map(|l| l.seq)));
+    // Changed by someone since it was seen (not by an earlier attempt of
+    // this run, which the journal accounts for).
+    let drifted = match expected {
+        Some(exp) if !unchanged && !in_flight => exp.drift(&current).map(|d| (exp, d)),
+        _ => None,
+    };
+    if let Some((exp, lines)) = drifted {
+        r.drift = lines;
+        let what = format!(
+            "{} changed since {} ({} line{} of drift)",
+            job.acl_name,
+            exp.source,
+            r.drift.len(),
+            if r.drift.len() == 1 { "" } else { "s" }
+        );
+        match exp.on_drift {
+            OnDrift::Skip => {
+                steps.done("read").await;
+                r.found = Some(Found::of(&current));
+                r.before = current.entries.iter().map(|p| p.shown.clone()).collect();
+                r.bindings = current.bindings.clone();
+                r.status = Status::Skipped;
+                r.error = Some(format!("{what}; nothing was sent"));
+                r.hint = Some(
+                    "someone changed the ACL by hand (the drift is in the report): check why, then run again with on_drift = \"proceed\" (rollback: --force) to overwrite it".into(),
+                );
+                r.steps = steps.done;
+                s.close().await;
+                return r;
+            }
+            OnDrift::Proceed => r
+                .warnings
+                .push(format!("{what}; replaced anyway (on_drift = proceed)")),
+        }
+    }
     // A new change must not begin once the window has closed or the run
     // was stopped; completing or restoring an earlier attempt's change
     // (`in_flight`) still may.
@@ -327,6 +384,7 @@ pub async fn push_acl(
         steps.done("read").await;
     }
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
+    r.found = Some(Found::of(&before));
     r.bindings = current.bindings.clone();
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);

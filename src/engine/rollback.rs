@@ -1,0 +1,201 @@
+//! Rolling a run back: every device the run changed gets back the ACL the
+//! run found on it, through the same push (no unprotected moment,
+//! verified, restored on failure, saved). The devices, their ACLs before
+//! and after, come from the run's report in the history; a device whose
+//! ACL is no longer what the run left drifted and is skipped, unless the
+//! rollback proceeds on drift (`--force`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::record::history_path;
+use crate::config::Config;
+use crate::jobs::acl::read::Found;
+use crate::jobs::acl::{AclJob, Expected, OnDrift};
+use crate::platform::Platform;
+
+/// One device's way back.
+#[derive(Debug, Clone)]
+pub struct DeviceRollback {
+    /// The push that puts the found ACL back.
+    pub job: AclJob,
+    /// What the run left on the device.
+    pub left: Expected,
+}
+
+/// What a rollback job does, resolved from the history when its run starts.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackSet {
+    /// The run rolled back.
+    pub of: String,
+    /// By device name.
+    pub devices: BTreeMap<String, DeviceRollback>,
+    /// Devices the run changed that cannot be rolled back, and why.
+    pub refused: BTreeMap<String, String>,
+    /// Why nothing at all can be rolled back (no such run, a POTS run...).
+    pub nothing: Option<String>,
+}
+
+/// Reads run `of`'s report from the history under `state_dir` and works
+/// out every changed device's way back.
+pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -> RollbackSet {
+    let mut set = RollbackSet {
+        of: of.to_string(),
+        ..RollbackSet::default()
+    };
+    let path = history_path(state_dir, of);
+    let report: Value = match std::fs::read(&path) {
+        Err(e) => {
+            set.nothing = Some(format!(
+                "no run {of} in the history ({}: {e}); `nightshift report list` shows the runs kept",
+                path.display()
+            ));
+            return set;
+        }
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                set.nothing = Some(format!(
+                    "the report of run {of} cannot be read ({}: {e})",
+                    path.display()
+                ));
+                return set;
+            }
+        },
+    };
+    if report["kind"] == "plan" {
+        set.nothing = Some(format!(
+            "{of} is a plan: it changed nothing, so there is nothing to roll back"
+        ));
+        return set;
+    }
+    let kinds: BTreeMap<&str, &str> = report["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| Some((j["name"].as_str()?, j["kind"].as_str()?)))
+        .collect();
+    if !kinds.is_empty() && kinds.values().all(|k| *k != "acl" && *k != "rollback") {
+        set.nothing = Some(format!(
+            "run {of} changed no ACL ({} job{}: {}): there is nothing to roll back",
+            kinds.len(),
+            if kinds.len() == 1 { "" } else { "s" },
+            kinds.values().copied().collect::<Vec<_>>().join(", ")
+        ));
+        return set;
+    }
+    let stamp = report["finished"].as_str().unwrap_or("?");
+    for d in report["devices"].as_array().into_iter().flatten() {
+        let (Some(name), Some(job)) = (d["name"].as_str(), d["job"].as_str()) else {
+            continue;
+        };
+        if !matches!(kinds.get(job), Some(&"acl") | Some(&"rollback")) || d["status"] != "changed" {
+            continue;
+        }
+        match one(
+            config,
+            d,
+            job,
+            &format!("run {of} left it ({stamp})"),
+            on_drift,
+        ) {
+            Ok(r) => {
+                if set.devices.insert(name.to_string(), r).is_some() {
+                    // Two ACL jobs of the run changed the device: put back
+                    // the first one's only if asked per ACL (not yet).
+                    set.devices.remove(name);
+                    set.refused.insert(
+                        name.to_string(),
+                        format!("run {of} changed more than one ACL on it; roll it back by hand"),
+                    );
+                }
+            }
+            Err(why) => {
+                set.refused.insert(name.to_string(), why);
+            }
+        }
+    }
+    if set.devices.is_empty() && set.refused.is_empty() {
+        set.nothing = Some(format!(
+            "run {of} changed no device: there is nothing to roll back"
+        ));
+    }
+    set
+}
+
+fn one(
+    config: &Config,
+    d: &Value,
+    job: &str,
+    source: &str,
+    on_drift: OnDrift,
+) -> Result<DeviceRollback, String> {
+    let name = d["name"].as_str().unwrap_or("?");
+    let device = config
+        .device(name)
+        .ok_or_else(|| format!("{name} is no longer in the inventory"))?;
+    let (acl, save, safety_net, revert) = match config.job(job).map(|j| &j.kind) {
+        Some(crate::config::JobKind::Acl {
+            acl_name,
+            save,
+            safety_net,
+            revert_minutes,
+            ..
+        }) => (acl_name.clone(), *save, *safety_net, *revert_minutes),
+        _ => (String::new(), true, true, 10),
+    };
+    let acl = d["acl"].as_str().map(str::to_string).unwrap_or(acl);
+    if acl.is_empty() {
+        return Err(format!(
+            "the report does not name the ACL job {job} changed, and the job is no longer in the config"
+        ));
+    }
+    let found: Found = serde_json::from_value(d["found"].clone()).map_err(|_| {
+        "the report does not keep the ACL the run found (a report of nightshift before 0.9): roll it back by hand from its `before`".to_string()
+    })?;
+    if !found.exists {
+        return Err(format!(
+            "{acl} did not exist before run; nightshift does not delete ACLs: once nothing refers to it, remove it by hand (`no ip access-list {}{acl}`)",
+            if device.platform == Platform::CiscoIos {
+                "extended "
+            } else {
+                ""
+            }
+        ));
+    }
+    let after: Vec<String> = d["after"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    // NX-OS numbers every entry, remarks included: put them back under
+    // their own numbers. IOS shows none for remarks: entries in order.
+    let numbered = device.platform == Platform::CiscoNxos
+        && !found.entries.is_empty()
+        && found.entries.iter().all(|(seq, _)| seq.is_some());
+    let lines: Vec<String> = found
+        .entries
+        .iter()
+        .map(|(seq, shown)| match seq {
+            Some(n) if numbered => format!("{n} {shown}"),
+            _ => shown.clone(),
+        })
+        .collect();
+    let job = AclJob::new(&acl, &lines, save, safety_net, revert)
+        .map_err(|e| format!("the ACL the run found no longer parses: {}", e.0))?;
+    Ok(DeviceRollback {
+        job,
+        left: Expected {
+            found: Found {
+                exists: true,
+                entries: after.into_iter().map(|s| (None, s)).collect(),
+            },
+            source: source.to_string(),
+            on_drift,
+        },
+    })
+}
