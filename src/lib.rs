@@ -24,6 +24,7 @@ pub mod durable;
 pub mod engine;
 pub mod jobs;
 pub mod lab;
+pub mod planning;
 pub mod platform;
 pub mod report;
 pub mod schedule;

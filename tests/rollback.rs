@@ -180,3 +180,59 @@ async fn a_run_that_changed_no_acl_has_nothing_to_roll_back() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_job_scheduled_in_a_window_puts_the_run_back() {
+    let (lab, _dir, config) = common::lab_with_config(LabSpec {
+        ios: 10,
+        nxos: 1,
+        ..Default::default()
+    })
+    .await;
+    let before = held(&lab);
+    let run = common::run_json(&config, &["run", "lock-it-down"], PASSWORD).await;
+    assert_eq!(run.code, Some(0), "{}", run.text());
+    let run_id = run.json["run_id"].as_str().unwrap().to_string();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[jobs.undo]\nkind = \"rollback\"\nrun = \"{run_id}\"\n\n[windows.morning]\nschedule = \"{}\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"undo\"]\n",
+        common::schedule_closed_now()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let check = common::ns(&config, &["check-config"], "");
+    assert!(
+        common::text(&check).contains(&format!("rollback of run {run_id}")),
+        "{}",
+        common::text(&check)
+    );
+    let back = common::run_json(&config, &["run", "--window", "morning", "--now"], PASSWORD).await;
+    // Exit 1: one device is skipped (below).
+    assert_eq!(back.code, Some(1), "{}", back.text());
+    assert_eq!(back.json["kind"], "rollback");
+    assert_eq!(back.json["rollback_of"][0], run_id.as_str());
+    // Every tenth lab device had no ACL before: the run created it, and a
+    // rollback does not delete ACLs; the others are put back.
+    assert!(before["ios-010"].is_empty());
+    for (name, acl) in held(&lab) {
+        let before = &before[&name];
+        if before.is_empty() {
+            let d = back.json["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(d["status"], "skipped", "{d}");
+            assert!(
+                d["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("did not exist before"),
+                "{d}"
+            );
+        } else {
+            assert_eq!(&acl, before, "{name}");
+        }
+    }
+    lab.shutdown().await;
+}

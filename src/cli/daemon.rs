@@ -202,6 +202,14 @@ pub fn status(path: &Path, args: &StatusArgs, clock: &dyn Clock) -> anyhow::Resu
         ),
         None => println!("last window: none since start"),
     }
+    for (window, p) in v["plans"].as_object().into_iter().flatten() {
+        println!(
+            "last plan:   {window} ({}, made {}): {}",
+            s(&p["run_id"]),
+            t(&p["finished"]),
+            s(&p["summary"])
+        );
+    }
     for (profile, c) in v["credentials"].as_object().into_iter().flatten() {
         println!(
             "credentials: {profile}: {} (checked {}){}",

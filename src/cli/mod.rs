@@ -9,6 +9,7 @@ mod exec;
 mod generate;
 mod lab;
 mod next;
+mod plan;
 mod report;
 mod rollback;
 mod run;
@@ -61,6 +62,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Run a job now in the foreground and print the per-device result (exit 1 if any device failed)
     Run(run::RunArgs),
+    /// Read every device a window will change, change nothing, and print (keep, mail) the plan
+    Plan(plan::PlanArgs),
     /// Put back, on every device a run changed, the ACL the run found there (same guarantees as a push)
     Rollback(rollback::RollbackArgs),
     /// Set, check or delete credentials (one canary login, OS keyring)
@@ -161,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Next(args) => next::next(&path, args, &clock),
         Command::Exec(args) => exec::exec(&path, args, &clock),
         Command::Run(args) => run::run(&path, args, &clock),
+        Command::Plan(args) => plan::plan(&path, args, &clock),
         Command::Rollback(args) => rollback::rollback(&path, args, &clock),
         Command::Credentials(args) => credentials::credentials(&path, args, &clock),
         Command::Daemon => daemon::daemon(&path),

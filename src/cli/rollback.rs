@@ -135,6 +135,7 @@ pub fn rollback(path: &Path, args: &RollbackArgs, clock: &dyn Clock) -> anyhow::
         json: args.json.clone(),
         mail: args.mail,
         command: "rollback",
+        plan_for: None,
     };
     execute(config, plan, &output, clock)
 }

@@ -165,11 +165,23 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         };
         plan.only = Some(chosen);
     }
+    // A window's opening with a plan: devices changed since it are
+    // handled by their job's on_drift.
+    if plan.window.is_some() && !plan.dry_run {
+        let (expected, plan_id) = crate::planning::expectations(&config, &plan.run_id);
+        if let Some(id) = plan_id {
+            eprintln!(
+                "nightshift run: comparing each device with the plan {id}; one changed since is handled by its job's on_drift"
+            );
+        }
+        plan.expected = expected;
+    }
     let output = Output {
         password_stdin: args.password_stdin,
         json: args.json.clone(),
         mail: args.mail,
         command: "run",
+        plan_for: None,
     };
     execute(config, plan, &output, clock)
 }
@@ -181,6 +193,8 @@ pub(super) struct Output {
     pub mail: bool,
     /// The command, for messages.
     pub command: &'static str,
+    /// A plan: for this window's opening.
+    pub plan_for: Option<(String, DateTime<Utc>)>,
 }
 
 /// Runs `plan` in the foreground: proves the credentials (one canary
@@ -204,10 +218,12 @@ pub(super) fn execute(
         Err(code) => return Ok(code),
     };
     let links = fleet::links(&config, &targets, &logins).context("while loading known_hosts")?;
-    eprintln!(
-        "nightshift {command}: run id {} (after a crash, run again with --run-id {} to resume)",
-        plan.run_id, plan.run_id
-    );
+    if out.plan_for.is_none() {
+        eprintln!(
+            "nightshift {command}: run id {} (after a crash, run again with --run-id {} to resume)",
+            plan.run_id, plan.run_id
+        );
+    }
     let engine = Engine {
         config: Arc::new(config),
         links: Arc::new(links),
@@ -241,11 +257,38 @@ pub(super) fn execute(
                 end,
             )
         });
-    let report = Report::new(config, &report, planned);
+    let mut report = Report::new(config, &report, planned);
+    if let Some((w, opening)) = &out.plan_for
+        && let Some(w) = config.window(w)
+    {
+        let mut profiles: Vec<&str> = targets
+            .iter()
+            .map(|&i| config.devices[i].credentials.as_str())
+            .collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        // Proven before the run began, or it would not have.
+        let checks: Vec<crate::planning::CredentialCheck> = profiles
+            .iter()
+            .map(|p| {
+                let canary = config
+                    .credentials
+                    .iter()
+                    .find(|c| c.name == *p)
+                    .map(|c| c.canary.clone())
+                    .unwrap_or_default();
+                (p.to_string(), Ok(canary))
+            })
+            .collect();
+        crate::planning::annotate(&mut report, config, w, *opening, &checks);
+    }
     {
         use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        out.write_all(render_text(&report, false).as_bytes())?;
+        let mut stdout = std::io::stdout().lock();
+        // A plan is read before the window: its facts (credentials, tiers
+        // and brakes, the estimate) come first.
+        let header = out.plan_for.is_some();
+        stdout.write_all(render_text(&report, header).as_bytes())?;
     }
     let counts: Vec<String> = report
         .counts()

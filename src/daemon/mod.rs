@@ -7,12 +7,13 @@
 pub mod alarms;
 mod answers;
 pub mod metrics;
+mod planner;
 pub mod policy;
 mod runner;
 pub mod status;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Admission, ControlError};
 use crate::credentials::{self, Store};
+use crate::engine::history_path;
 use crate::report::mail;
 use crate::report::outbox::{Outbox, queue_and_send};
 use alarms::{Alarm, Alarms};
@@ -284,6 +286,16 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
                             check_credentials(&shared, &profiles, &format!("ahead of window {window}")).await;
                         }
                     }
+                    Alarm::Wake(Wake::Plan { window, opening }) => {
+                        let key = (format!("plan:{window}"), opening);
+                        let config = shared.config();
+                        if !handled.contains(&key)
+                            && let Some(w) = config.window(&window)
+                        {
+                            handled.insert(key);
+                            planner::plan_window(&shared, w, opening, &opts.shutdown).await;
+                        }
+                    }
                     Alarm::Wake(Wake::Open { window, opening }) => {
                         if !handled.contains(&(window.clone(), opening)) {
                             let _ = at;
@@ -364,6 +376,27 @@ async fn arm(shared: &Shared, alarms: &mut Alarms, handled: &HashSet<(String, Da
         }
         alarms.set(at, Alarm::Wake(wake));
     }
+    // A plan whose time passed while the daemon was down, for an opening
+    // still ahead: made now, if there is time to act on it.
+    for w in &config.windows {
+        if let (Some(lead), Some(next)) = (w.plan_lead, w.schedule.next_after(now)) {
+            let lead = chrono::Duration::from_std(lead).unwrap_or_default();
+            let id = crate::planning::plan_id(&policy::run_id(&w.name, next));
+            if next - lead <= now
+                && next - now >= chrono::Duration::minutes(10)
+                && !handled.contains(&(format!("plan:{}", w.name), next))
+                && !history_path(&config.daemon.state_dir, &id).exists()
+            {
+                alarms.set(
+                    now,
+                    Alarm::Wake(Wake::Plan {
+                        window: w.name.clone(),
+                        opening: next,
+                    }),
+                );
+            }
+        }
+    }
     alarms.set(now + chrono::Duration::hours(24), Alarm::KeepSecrets);
     let outbox = Outbox::new(&config.daemon.state_dir);
     if config.mail.is_some()
@@ -392,10 +425,6 @@ fn already_done(config: &Config, window: &str, opening: DateTime<Utc>) -> bool {
         }
         Err(_) => false,
     }
-}
-
-fn history_path(state_dir: &Path, run_id: &str) -> PathBuf {
-    state_dir.join("history").join(format!("{run_id}.json"))
 }
 
 /// Decides on an opening and runs, or records, it.

@@ -108,6 +108,11 @@ pub enum Wake {
         window: String,
         opening: DateTime<Utc>,
     },
+    /// Make the change plan for an opening (`plan_lead` before it).
+    Plan {
+        window: String,
+        opening: DateTime<Utc>,
+    },
 }
 
 /// Every window's next opening after `now` and its credential check, plus
@@ -140,6 +145,17 @@ pub fn wakes(
                     opening: next,
                 },
             ));
+            if let Some(plan) = w.plan_lead.map(|p| next - std_to_chrono(p))
+                && plan > now
+            {
+                out.push((
+                    plan,
+                    Wake::Plan {
+                        window: w.name.clone(),
+                        opening: next,
+                    },
+                ));
+            }
             let check = next - lead;
             if check > now {
                 out.push((

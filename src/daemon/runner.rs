@@ -89,6 +89,11 @@ async fn run_in_span(
         progress: progress.clone(),
     };
     shared.status().running = Some((w.name.clone(), progress.clone()));
+    // Devices changed since the plan read them: each job's on_drift.
+    let (expected, plan_id) = crate::planning::expectations(&config, &id);
+    if let Some(plan_id) = plan_id {
+        tracing::info!(plan = %plan_id, devices = expected.len(), "comparing devices with the plan");
+    }
     let plan = RunPlan {
         run_id: id.clone(),
         window: Some(w.name.clone()),
@@ -96,6 +101,7 @@ async fn run_in_span(
         deadline: Some(deadline),
         dry_run: false,
         only: None,
+        expected,
         ..RunPlan::default()
     };
     let ticker_stop = CancellationToken::new();
@@ -261,6 +267,11 @@ pub async fn conclude_journal(shared: &Shared, path: &std::path::Path) -> bool {
         return false;
     };
     if super::history_path(state_dir, id).exists() {
+        return false;
+    }
+    // A plan that stopped changed nothing: it is made again, not reported.
+    if id.ends_with("-plan") {
+        let _ = std::fs::remove_file(path);
         return false;
     }
     let w = config.window(window);

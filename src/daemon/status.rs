@@ -74,6 +74,8 @@ pub struct Status {
     pub runs: BTreeMap<String, RunFacts>,
     /// Openings missed since start, per window.
     pub missed: BTreeMap<String, u64>,
+    /// Each window's last change plan.
+    pub plans: BTreeMap<String, LastOutcome>,
 }
 
 impl Status {
@@ -89,6 +91,7 @@ impl Status {
             last_reload: None,
             runs: BTreeMap::new(),
             missed: BTreeMap::new(),
+            plans: BTreeMap::new(),
         }
     }
 
@@ -151,6 +154,7 @@ impl Status {
             "next": next,
             "running": self.running.as_ref().map(|(w, p)| json!({"window": w, "progress": p.line()})),
             "last": self.last,
+            "plans": self.plans,
             "credentials": self.credentials,
             "last_reload": self.last_reload.as_ref().map(|(t, s)| json!({"at": t, "result": s})),
         })

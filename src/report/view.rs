@@ -176,6 +176,33 @@ fn facts(r: &Report) -> Vec<Value> {
             "note": "",
         }));
     }
+    if j["kind"] == "plan" {
+        let p = &j["plan"];
+        let lines = |k: &str| -> Vec<String> {
+            p[k].as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        };
+        out.push(json!({
+            "label": "PLAN", "heading": "Plan",
+            "value": "read-only: nothing was changed; this is what the window will do if nothing changes before it opens",
+        }));
+        for c in lines("credentials") {
+            out.push(json!({"label": "login", "heading": "Credentials", "value": c}));
+        }
+        for b in lines("brakes") {
+            out.push(json!({"label": "brakes", "heading": "Tiers and brakes", "value": b}));
+        }
+        for n in lines("not_read") {
+            out.push(json!({"label": "not read", "heading": "Not read", "value": n}));
+        }
+        if let Some(e) = p["estimate"].as_str() {
+            out.push(json!({"label": "estimate", "heading": "Estimate", "value": e}));
+        }
+    }
     if let Some(m) = j["missed"].as_str() {
         out.push(json!({"label": "MISSED", "heading": "MISSED", "value": m}));
     }
@@ -192,8 +219,13 @@ fn facts(r: &Report) -> Vec<Value> {
             "value": "the run was stopped (SIGTERM, Ctrl-C) before it was done; the devices it did not begin are marked, and a later attempt inside the window does them",
         }));
     }
+    let (label, heading) = if j["kind"] == "plan" {
+        ("read", "Read")
+    } else {
+        ("ran", "Ran")
+    };
     out.push(json!({
-        "label": "ran", "heading": "Ran",
+        "label": label, "heading": heading,
         "from": show_time(j["started"].as_str(), zone),
         "to": show_time(j["finished"].as_str(), zone),
         "note": if j["resumed"] == true { " (resumed after a restart)" } else { "" },

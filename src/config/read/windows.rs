@@ -61,14 +61,6 @@ pub(super) fn read_windows(
         };
         let latest_start = t.duration(doc, "latest_start");
         let plan_lead = t.duration(doc, "plan_lead");
-        if let Some(p) = plan_lead.as_ref().filter(|p| p.value.is_zero()) {
-            doc.problem(
-                p.span.clone(),
-                format!("{path}.plan_lead"),
-                "a plan made at the opening is too late to act on",
-                Some("give the plan time before the window, e.g. plan_lead = \"18h\", or remove the key".into()),
-            );
-        }
         let jobs = if t.contains("jobs") {
             t.string_list(doc, "jobs")
         } else {
