@@ -289,11 +289,17 @@ pub async fn run(config_path: &Path, opts: Options) -> Result<(), DaemonError> {
                     Alarm::Wake(Wake::Plan { window, opening }) => {
                         let key = (format!("plan:{window}"), opening);
                         let config = shared.config();
+                        // Woken too late (a suspend): the opening comes first.
+                        let in_time = opening - shared.clock.now() >= chrono::Duration::minutes(10);
                         if !handled.contains(&key)
                             && let Some(w) = config.window(&window)
                         {
                             handled.insert(key);
-                            planner::plan_window(&shared, w, opening, &opts.shutdown).await;
+                            if in_time {
+                                planner::plan_window(&shared, w, opening, &opts.shutdown).await;
+                            } else {
+                                tracing::warn!(window, "too close to the opening for a plan; none is made");
+                            }
                         }
                     }
                     Alarm::Wake(Wake::Open { window, opening }) => {
