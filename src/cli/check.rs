@@ -53,9 +53,17 @@ pub fn summary(config: &Config, clock: &dyn Clock) -> String {
             JobKind::Acl {
                 acl_name,
                 acl_lines,
+                per_device,
                 ..
             } => {
-                format!("acl {acl_name} ({} lines)", acl_lines.len())
+                if per_device.is_empty() {
+                    format!("acl {acl_name} ({} lines)", acl_lines.len())
+                } else {
+                    format!(
+                        "acl {acl_name} ({} template lines, rendered for each device)",
+                        acl_lines.len()
+                    )
+                }
             }
             JobKind::Pots { lines, .. } => format!("pots, {} lines", lines.len()),
             JobKind::Exec { commands } => format!("exec, {} commands", commands.len()),

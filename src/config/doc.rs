@@ -105,6 +105,10 @@ impl<'s> Doc<'s> {
         });
     }
 
+    pub fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     pub fn has_problems(&self) -> bool {
         !self.problems.is_empty()
     }

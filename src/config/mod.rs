@@ -55,6 +55,9 @@ pub struct Config {
     pub windows: Vec<Window>,
     /// `[jump_hosts.NAME]`: bastions devices are reached through.
     pub jump_hosts: Vec<JumpHost>,
+    /// `[tags.NAME] vars = {...}`: values for the ACL templates of the
+    /// devices with that tag.
+    pub tag_vars: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// A bastion: devices behind it are reached over forwarded channels
@@ -175,6 +178,8 @@ pub struct Device {
     /// The jump host it is reached through (device, tag or `[ssh]`), or
     /// none: directly.
     pub jump: Option<String>,
+    /// Its own values for ACL templates (`vars = {...}`).
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,8 +199,12 @@ pub struct PotsLine {
 pub enum JobKind {
     Acl {
         acl_name: String,
-        /// The engineer's lines as pasted, blank lines dropped.
+        /// The engineer's lines as pasted, blank lines dropped (a
+        /// template's lines as written).
         acl_lines: Vec<String>,
+        /// A template's lines as rendered for each target device (by
+        /// device index); empty when `acl_lines` is no template.
+        per_device: std::collections::BTreeMap<usize, Vec<String>>,
         /// Save the running config after a verified change.
         save: bool,
         /// Arm the device's own undo while changing (IOS revert timer with

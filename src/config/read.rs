@@ -17,10 +17,12 @@ use super::{
 use crate::platform::Platform;
 use crate::schedule::parse_zone;
 
+mod acl;
 mod daemon;
 mod jobs;
 pub use jobs::DEFAULT_CONCURRENCY;
 mod jump;
+mod vars;
 mod windows;
 
 use daemon::read_daemon;
@@ -35,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "jobs",
     "windows",
     "jump_hosts",
+    "tags",
 ];
 const SSH_KEYS: &[&str] = &[
     "connect_timeout",
@@ -62,6 +65,7 @@ const DEVICE_KEYS: &[&str] = &[
     "host_key_policy",
     "algorithms",
     "jump",
+    "vars",
 ];
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nightshift";
@@ -212,6 +216,7 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
         jobs: Vec::new(),
         windows: Vec::new(),
         jump_hosts: jump_hosts.into_iter().map(|j| j.host).collect(),
+        tag_vars: read_tags(&mut top, &mut doc, &declared),
     };
     config.jobs = jobs::read_jobs(&mut top, &mut doc, &config, &declared);
     config.windows = windows::read_windows(&mut top, &mut doc, &config, now);
@@ -222,6 +227,37 @@ pub(super) fn read(file: &str, src: &str, now: DateTime<Utc>) -> Result<Config, 
     } else {
         Ok(config)
     }
+}
+
+/// `[tags.NAME]`: `vars` for the devices with tag NAME.
+fn read_tags(
+    top: &mut Table<'_, '_>,
+    doc: &mut Doc<'_>,
+    declared: &Declared,
+) -> std::collections::BTreeMap<String, vars::Vars> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in top.named_tables(doc, "tags") {
+        let path = format!("tags.{}", name.value);
+        if !declared
+            .devices
+            .iter()
+            .any(|(_, tags)| tags.contains(&name.value))
+        {
+            doc.problem(
+                name.span.clone(),
+                path.clone(),
+                format!("no device has tag \"{}\"", name.value),
+                Some("add it to some device's `tags`, or fix the name".into()),
+            );
+        }
+        let Some(mut t) = as_table(doc, value, path, &["vars"]) else {
+            continue;
+        };
+        let vars = vars::read_vars(&mut t, doc);
+        t.finish(doc);
+        out.insert(name.value, vars);
+    }
+    out
 }
 
 struct ProfileAt {
@@ -546,6 +582,7 @@ fn read_devices(
         }
         let device_ssh = ssh_keys(&mut t, doc, ssh);
         let jump = t.string(doc, "jump").map(|j| (j, path.clone()));
+        let vars = vars::read_vars(&mut t, doc);
         t.finish(doc);
         if let (Some(name), Some(host), Some(platform), Some(credentials)) =
             (name, host, platform, credentials)
@@ -561,6 +598,7 @@ fn read_devices(
                     tags: tags.into_iter().map(|t| t.value).collect(),
                     ssh: device_ssh,
                     jump: None,
+                    vars,
                 },
                 jump,
             });

@@ -294,17 +294,38 @@ impl Engine {
             JobKind::Acl {
                 acl_name,
                 acl_lines,
+                per_device,
                 save,
                 safety_net,
                 revert_minutes,
                 ..
             } => {
-                let acl = AclJob::new(acl_name, acl_lines, *save, *safety_net, *revert_minutes)
-                    .map_err(|e| EngineError::Job {
-                        job: job.name.clone(),
-                        reason: e.0,
-                    })?;
-                Work::Acl(acl, plan.dry_run)
+                let build = |lines: &[String]| {
+                    AclJob::new(acl_name, lines, *save, *safety_net, *revert_minutes).map_err(|e| {
+                        EngineError::Job {
+                            job: job.name.clone(),
+                            reason: e.0,
+                        }
+                    })
+                };
+                // A template: each device its own rendered lines.
+                let mut own = HashMap::new();
+                for (&i, lines) in per_device {
+                    if let Some(d) = self.config.devices.get(i) {
+                        own.insert(d.name.clone(), build(lines)?);
+                    }
+                }
+                let base = if per_device.is_empty() {
+                    build(acl_lines)?
+                } else {
+                    AclJob::new(acl_name, &[], *save, *safety_net, *revert_minutes).map_err(
+                        |e| EngineError::Job {
+                            job: job.name.clone(),
+                            reason: e.0,
+                        },
+                    )?
+                };
+                Work::Acl(base, own, plan.dry_run)
             }
             JobKind::Rollback { .. } => {
                 let set = plan.rollbacks.get(&job.name).cloned().unwrap_or_default();

@@ -5,8 +5,9 @@ use super::*;
 
 /// What one device does in a per-device job.
 pub(super) enum Work {
-    /// The job's ACL (and whether this is a dry run).
-    Acl(AclJob, bool),
+    /// The job's ACL, the ACL of each device whose lines are its own (a
+    /// template), and whether this is a dry run.
+    Acl(AclJob, HashMap<String, AclJob>, bool),
     /// Each device's ACL before the run rolled back.
     Rollback(Arc<rollback::RollbackSet>, bool),
     Exec(Vec<String>),
@@ -37,7 +38,8 @@ impl Work {
     ) -> (DeviceRecord, bool) {
         let name = link.target.name.clone();
         let pushed = match self {
-            Work::Acl(job, dry_run) => {
+            Work::Acl(job, own, dry_run) => {
+                let job = own.get(&name).unwrap_or(job);
                 Some(push_acl(link, job, *dry_run, in_flight, expected).await)
             }
             Work::Rollback(set, dry_run) => match set.devices.get(&name) {

@@ -1,14 +1,13 @@
 //! `[jobs.NAME]`: acl, pots and exec jobs.
 
 use std::collections::HashSet;
-use std::ops::Range;
 use std::time::Duration;
 
-use regex::Regex;
-
-use super::super::doc::{At, Doc, Table, as_table};
+use super::super::doc::{Doc, Table, as_table};
 use super::super::{Config, Job, JobKind, MaxFailures, OnDrift, PotsLine, Selector};
 use super::{Declared, valid_name};
+use regex::Regex;
+
 use crate::platform::Platform;
 
 const JOB_KEYS: &[&str] = &[
@@ -28,6 +27,7 @@ const JOB_KEYS: &[&str] = &[
     "commands",
     "on_drift",
     "run",
+    "vars",
 ];
 const LINE_KEYS: &[&str] = &[
     "branch",
@@ -48,7 +48,7 @@ pub const DEFAULT_EXPECT: &str = r"User Access Verification|[Uu]sername: ?$|[Ll]
 /// Which keys belong to which kind, for "`X` only applies to kind = Y".
 fn key_kind(key: &str) -> Option<&'static str> {
     match key {
-        "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" => Some("acl"),
+        "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" | "vars" => Some("acl"),
         "lines" | "guard_time" => Some("pots"),
         "commands" => Some("exec"),
         "run" => Some("rollback"),
@@ -124,8 +124,13 @@ pub(super) fn read_jobs(
             .duration(doc, "budget")
             .map_or(Duration::from_secs(300), |b| b.value);
         let selectors = t.string_list(doc, "devices");
+        let mut template = None;
         let kind = match kind_name.as_deref() {
-            Some("acl") => read_acl(&mut t, doc),
+            Some("acl") => {
+                let (kind, source) = super::acl::read_acl(&mut t, doc);
+                template = source;
+                kind
+            }
             Some("pots") => read_pots(&mut t, doc, config, declared),
             Some("exec") => read_exec(&mut t, doc),
             Some("rollback") => read_rollback(&mut t, doc),
@@ -200,6 +205,10 @@ pub(super) fn read_jobs(
             (None, None) => {}
         }
         t.finish(doc);
+        let mut kind = kind;
+        if let (Some(JobKind::Acl { per_device, .. }), Some(source)) = (&mut kind, &template) {
+            *per_device = super::acl::render_per_device(doc, source, &targets, config);
+        }
         if let Some(kind) = kind {
             out.push(Job {
                 name: name.value,
@@ -297,148 +306,8 @@ fn read_max_failures(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<MaxFail
     }
 }
 
-/// Where line `n` (0-based) of a multi-line string value sits in the file.
-fn line_span(src: &str, value: &At<String>, n: usize) -> Range<usize> {
-    let text = value.value.lines().nth(n).unwrap_or_default().trim();
-    let raw = src.get(value.span.clone()).unwrap_or_default();
-    let mut from = 0;
-    for (i, l) in value.value.lines().enumerate() {
-        let needle = l.trim();
-        if needle.is_empty() {
-            continue;
-        }
-        if let Some(pos) = raw[from..].find(needle) {
-            if i == n {
-                return value.span.start + from + pos..value.span.start + from + pos + text.len();
-            }
-            from += pos + needle.len();
-        }
-    }
-    value.span.clone()
-}
-
-fn read_acl(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<JobKind> {
-    let name = t.required_string(
-        doc,
-        "acl_name",
-        "name the ACL to replace, e.g. acl_name = \"LOCK_IT_DOWN\"",
-    );
-    if let Some(n) = &name {
-        let ok = n
-            .value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            && n.value.len() <= 64
-            && n.value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            doc.problem(n.span.clone(), t.key_path("acl_name"), format!("\"{}\" is not a usable ACL name", n.value), Some("start with a letter; use letters, digits, '-', '_', '.'; at most 64 characters".into()));
-        }
-    }
-    let lines = t.required_string(
-        doc,
-        "acl_lines",
-        "paste the entries as a multi-line string: acl_lines = \"\"\"\\npermit ...\\n\"\"\"",
-    );
-    let entry = Regex::new(r"^(\d+\s+)?(permit|deny|remark)(\s|$)").ok()?;
-    let mut kept = Vec::new();
-    if let Some(l) = &lines {
-        let mut entries = 0;
-        // Each rule once: a device keeps one copy (IOS ignores a repeat),
-        // so an ACL with a repeat could never equal the intent.
-        let mut seen: Vec<(crate::jobs::acl::ace::Entry, usize)> = Vec::new();
-        let (mut numbered, mut unnumbered, mut last_seq) = (0, 0, 0u64);
-        for (i, line) in l.value.lines().enumerate() {
-            let trimmed = line.trim();
-            if trimmed.is_empty() {
-                continue;
-            }
-            match entry.captures(trimmed) {
-                Some(c) => {
-                    if c.get(2).is_some_and(|m| m.as_str() != "remark") {
-                        entries += 1;
-                    }
-                    match c.get(1).and_then(|s| s.as_str().trim().parse::<u64>().ok()) {
-                        Some(seq) => {
-                            numbered += 1;
-                            if seq == 0 || seq > 2_147_483_647 || seq <= last_seq {
-                                doc.problem(
-                                    line_span(doc.src(), l, i),
-                                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
-                                    format!("sequence number {seq} is out of order or out of range"),
-                                    Some("sequence numbers must rise from line to line, from 1 to 2147483647".into()),
-                                );
-                            }
-                            last_seq = seq;
-                        }
-                        None => unnumbered += 1,
-                    }
-                    match crate::jobs::acl::ace::parse_line(trimmed) {
-                        Err(e) => doc.problem(
-                            line_span(doc.src(), l, i),
-                            format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
-                            e.0,
-                            Some("write ports as numbers or IOS names (www, domain, ...), addresses as `any`, `host A`, `A WILDCARD` or `A/LEN`".into()),
-                        ),
-                        Ok(parsed) if parsed.entry.is_rule() => {
-                            if let Some((_, first)) = seen.iter().find(|(e, _)| *e == parsed.entry) {
-                                doc.problem(
-                                    line_span(doc.src(), l, i),
-                                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
-                                    format!("this entry repeats line {} (`{}`)", first + 1, parsed.entry),
-                                    Some("a device keeps one copy of an entry (IOS ignores a repeat): remove one of the two lines".into()),
-                                );
-                            } else {
-                                seen.push((parsed.entry, i));
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                    kept.push(trimmed.to_string());
-                }
-                None => doc.problem(
-                    line_span(doc.src(), l, i),
-                    format!("{}[line {}]", t.key_path("acl_lines"), i + 1),
-                    format!("\"{trimmed}\" is not an ACL entry"),
-                    Some(
-                        "each line is `[SEQ] permit ...`, `[SEQ] deny ...` or `[SEQ] remark ...`"
-                            .into(),
-                    ),
-                ),
-            }
-        }
-        if entries == 0 {
-            doc.problem(l.span.clone(), t.key_path("acl_lines"), "no permit or deny entry", Some("an ACL without entries filters nothing on IOS; add at least one permit or deny line".into()));
-        }
-        if numbered > 0 && unnumbered > 0 {
-            doc.problem(
-                l.span.clone(),
-                t.key_path("acl_lines"),
-                "some lines have sequence numbers and some do not",
-                Some("number every line, or none (then they are numbered 10, 20, 30 ...)".into()),
-            );
-        }
-    }
-    let save = t.boolean(doc, "save").is_none_or(|b| b.value);
-    let safety_net = t.boolean(doc, "safety_net").is_none_or(|b| b.value);
-    let revert_minutes = t
-        .integer_in(doc, "revert_minutes", 1..=120)
-        .map_or(10, |m| m.value as u32);
-    let on_drift = read_on_drift(t, doc);
-    Some(JobKind::Acl {
-        acl_name: name?.value,
-        acl_lines: kept,
-        save,
-        safety_net,
-        revert_minutes,
-        on_drift,
-    })
-}
-
 /// `on_drift = "skip" | "proceed"` (default skip).
-fn read_on_drift(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> OnDrift {
+pub(super) fn read_on_drift(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> OnDrift {
     match t.string(doc, "on_drift") {
         None => OnDrift::Skip,
         Some(v) => match v.value.as_str() {

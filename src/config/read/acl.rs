@@ -1,0 +1,328 @@
+//! `kind = "acl"` jobs: the ACL's name, its lines (checked line by line,
+//! each problem at its line and column), and per-device values: lines
+//! written as a template are rendered for every target device (see
+//! `vars.rs`) and each device's own lines checked.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use regex::Regex;
+
+use super::super::doc::{At, Doc, Table};
+use super::super::{Config, JobKind};
+use super::jobs::read_on_drift;
+use super::vars::{self, Vars};
+
+/// What rendering a templated ACL needs once the job's devices are known.
+pub(super) struct AclSource {
+    lines: At<String>,
+    vars: Vars,
+    path: String,
+}
+
+/// Where line `n` (0-based) of a multi-line string value sits in the file.
+pub(super) fn line_span(src: &str, value: &At<String>, n: usize) -> Range<usize> {
+    let text = value.value.lines().nth(n).unwrap_or_default().trim();
+    let raw = src.get(value.span.clone()).unwrap_or_default();
+    let mut from = 0;
+    for (i, l) in value.value.lines().enumerate() {
+        let needle = l.trim();
+        if needle.is_empty() {
+            continue;
+        }
+        if let Some(pos) = raw[from..].find(needle) {
+            if i == n {
+                return value.span.start + from + pos..value.span.start + from + pos + text.len();
+            }
+            from += pos + needle.len();
+        }
+    }
+    value.span.clone()
+}
+
+pub(super) fn read_acl(
+    t: &mut Table<'_, '_>,
+    doc: &mut Doc<'_>,
+) -> (Option<JobKind>, Option<AclSource>) {
+    let name = t.required_string(
+        doc,
+        "acl_name",
+        "name the ACL to replace, e.g. acl_name = \"LOCK_IT_DOWN\"",
+    );
+    if let Some(n) = &name {
+        let ok = n
+            .value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && n.value.len() <= 64
+            && n.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            doc.problem(n.span.clone(), t.key_path("acl_name"), format!("\"{}\" is not a usable ACL name", n.value), Some("start with a letter; use letters, digits, '-', '_', '.'; at most 64 characters".into()));
+        }
+    }
+    let lines = t.required_string(
+        doc,
+        "acl_lines",
+        "paste the entries as a multi-line string: acl_lines = \"\"\"\\npermit ...\\n\"\"\"",
+    );
+    let job_vars = vars::read_vars(t, doc);
+    let path = t.key_path("acl_lines");
+    let mut kept = Vec::new();
+    let mut source = None;
+    if let Some(l) = &lines {
+        if vars::is_template(&l.value) {
+            // Checked per device once the job's devices are known.
+            kept = l
+                .value
+                .lines()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            source = Some(AclSource {
+                lines: l.clone(),
+                vars: job_vars,
+                path: path.clone(),
+            });
+        } else {
+            if let Some(v) = t.raw("vars") {
+                doc.problem(
+                    v.span(),
+                    t.key_path("vars"),
+                    "`vars` without a template: acl_lines uses none of them",
+                    Some(
+                        "write {{ name }} in acl_lines where a value goes, or remove `vars`".into(),
+                    ),
+                );
+            }
+            let spans: Vec<Range<usize>> = (0..l.value.lines().count())
+                .map(|i| line_span(doc.src(), l, i))
+                .collect();
+            kept = check_lines(
+                doc,
+                &path,
+                &l.value,
+                &|i| spans[i].clone(),
+                l.span.clone(),
+                "",
+            );
+        }
+    }
+    let save = t.boolean(doc, "save").is_none_or(|b| b.value);
+    let safety_net = t.boolean(doc, "safety_net").is_none_or(|b| b.value);
+    let revert_minutes = t
+        .integer_in(doc, "revert_minutes", 1..=120)
+        .map_or(10, |m| m.value as u32);
+    let on_drift = read_on_drift(t, doc);
+    let Some(name) = name else {
+        return (None, None);
+    };
+    (
+        Some(JobKind::Acl {
+            acl_name: name.value,
+            acl_lines: kept,
+            per_device: BTreeMap::new(),
+            save,
+            safety_net,
+            revert_minutes,
+            on_drift,
+        }),
+        source,
+    )
+}
+
+/// Renders a templated ACL for every target device and checks each
+/// device's lines; returns them by device index.
+pub(super) fn render_per_device(
+    doc: &mut Doc<'_>,
+    source: &AclSource,
+    targets: &[usize],
+    config: &Config,
+) -> BTreeMap<usize, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let l = &source.lines;
+    // One problem per template position: forty devices missing the same
+    // variable are one fix.
+    let mut reported: Vec<(Range<usize>, String)> = Vec::new();
+    let mut report = |doc: &mut Doc<'_>,
+                      span: Range<usize>,
+                      path: &str,
+                      msg: String,
+                      hint: Option<String>,
+                      device: &str| {
+        if reported.iter().any(|(s, _)| *s == span) {
+            return;
+        }
+        reported.push((span.clone(), device.to_string()));
+        doc.problem(span, path.to_string(), msg, hint);
+    };
+    for &i in targets {
+        let device = &config.devices[i];
+        let vars = match vars::for_device(&source.vars, &config.tag_vars, device) {
+            Ok(v) => v,
+            Err(why) => {
+                report(
+                    doc,
+                    l.span.clone(),
+                    &source.path,
+                    format!("device {}: {why}", device.name),
+                    None,
+                    &device.name,
+                );
+                continue;
+            }
+        };
+        let text = match vars::render(&l.value, &vars) {
+            Ok(t) => t,
+            Err(e) => {
+                let span = match (&e.at, e.line) {
+                    (Some(r), _) => vars::locate(doc.src(), l, r),
+                    (None, Some(n)) => line_span(doc.src(), l, n.saturating_sub(1)),
+                    _ => l.span.clone(),
+                };
+                let defined: Vec<&str> = vars.keys().map(String::as_str).collect();
+                report(
+                    doc,
+                    span,
+                    &source.path,
+                    format!("device {}: {}", device.name, e.message),
+                    Some(format!(
+                        "set it in `vars` on the device, one of its tags ([tags.NAME]) or the job; {} has {}",
+                        device.name,
+                        defined.join(", ")
+                    )),
+                    &device.name,
+                );
+                continue;
+            }
+        };
+        // A rendered line maps to the template's line of the same number
+        // when the template has no blocks (`{% ... %}`) that add or drop lines.
+        let plain = !l.value.contains("{%");
+        let template_lines = l.value.lines().count();
+        let span_of = |n: usize| {
+            if plain && n < template_lines {
+                line_span(doc.src(), l, n)
+            } else {
+                l.span.clone()
+            }
+        };
+        let spans: Vec<Range<usize>> = (0..text.lines().count()).map(span_of).collect();
+        let before = doc_problems(doc);
+        let lines = check_lines(
+            doc,
+            &source.path,
+            &text,
+            &|n| spans[n].clone(),
+            l.span.clone(),
+            &format!("device {}: ", device.name),
+        );
+        if doc_problems(doc) > before {
+            // The rest of the fleet most likely fails the same way.
+            break;
+        }
+        out.insert(i, lines);
+    }
+    out
+}
+
+fn doc_problems(doc: &Doc<'_>) -> usize {
+    doc.problem_count()
+}
+
+/// Checks ACL lines one by one (entry syntax, sequence numbers, repeats,
+/// at least one rule); returns the lines kept (trimmed, blanks dropped).
+/// `prefix` starts each message ("device X: " for a rendered template).
+fn check_lines(
+    doc: &mut Doc<'_>,
+    path: &str,
+    text: &str,
+    span_of: &dyn Fn(usize) -> Range<usize>,
+    whole: Range<usize>,
+    prefix: &str,
+) -> Vec<String> {
+    let Ok(entry) = Regex::new(r"^(\d+\s+)?(permit|deny|remark)(\s|$)") else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut entries = 0;
+    // Each rule once: a device keeps one copy (IOS ignores a repeat),
+    // so an ACL with a repeat could never equal the intent.
+    let mut seen: Vec<(crate::jobs::acl::ace::Entry, usize)> = Vec::new();
+    let (mut numbered, mut unnumbered, mut last_seq) = (0, 0, 0u64);
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let at = format!("{path}[line {}]", i + 1);
+        match entry.captures(trimmed) {
+            Some(c) => {
+                if c.get(2).is_some_and(|m| m.as_str() != "remark") {
+                    entries += 1;
+                }
+                match c.get(1).and_then(|s| s.as_str().trim().parse::<u64>().ok()) {
+                    Some(seq) => {
+                        numbered += 1;
+                        if seq == 0 || seq > 2_147_483_647 || seq <= last_seq {
+                            doc.problem(
+                                span_of(i),
+                                at.clone(),
+                                format!("{prefix}sequence number {seq} is out of order or out of range"),
+                                Some("sequence numbers must rise from line to line, from 1 to 2147483647".into()),
+                            );
+                        }
+                        last_seq = seq;
+                    }
+                    None => unnumbered += 1,
+                }
+                match crate::jobs::acl::ace::parse_line(trimmed) {
+                    Err(e) => doc.problem(
+                        span_of(i),
+                        at.clone(),
+                        format!("{prefix}{}", e.0),
+                        Some("write ports as numbers or IOS names (www, domain, ...), addresses as `any`, `host A`, `A WILDCARD` or `A/LEN`".into()),
+                    ),
+                    Ok(parsed) if parsed.entry.is_rule() => {
+                        if let Some((_, first)) = seen.iter().find(|(e, _)| *e == parsed.entry) {
+                            doc.problem(
+                                span_of(i),
+                                at.clone(),
+                                format!("{prefix}this entry repeats line {} (`{}`)", first + 1, parsed.entry),
+                                Some("a device keeps one copy of an entry (IOS ignores a repeat): remove one of the two lines".into()),
+                            );
+                        } else {
+                            seen.push((parsed.entry, i));
+                        }
+                    }
+                    Ok(_) => {}
+                }
+                kept.push(trimmed.to_string());
+            }
+            None => doc.problem(
+                span_of(i),
+                at,
+                format!("{prefix}\"{trimmed}\" is not an ACL entry"),
+                Some(
+                    "each line is `[SEQ] permit ...`, `[SEQ] deny ...` or `[SEQ] remark ...`"
+                        .into(),
+                ),
+            ),
+        }
+    }
+    if entries == 0 {
+        doc.problem(whole.clone(), path.to_string(), format!("{prefix}no permit or deny entry"), Some("an ACL without entries filters nothing on IOS; add at least one permit or deny line".into()));
+    }
+    if numbered > 0 && unnumbered > 0 {
+        doc.problem(
+            whole,
+            path.to_string(),
+            format!("{prefix}some lines have sequence numbers and some do not"),
+            Some("number every line, or none (then they are numbered 10, 20, 30 ...)".into()),
+        );
+    }
+    kept
+}
