@@ -167,6 +167,37 @@ const FLAGS: &[&str] = &[
     "rst",
     "syn",
     "urg",
+    // The other ICMP message names both platforms take.
+    "alternate-address",
+    "conversion-error",
+    "dod-host-prohibited",
+    "dod-net-prohibited",
+    "general-parameter-problem",
+    "host-isolated",
+    "host-precedence-unreachable",
+    "host-redirect",
+    "host-tos-redirect",
+    "host-tos-unreachable",
+    "host-unknown",
+    "information-reply",
+    "information-request",
+    "mask-reply",
+    "mask-request",
+    "mobile-redirect",
+    "net-redirect",
+    "net-tos-redirect",
+    "net-tos-unreachable",
+    "network-unknown",
+    "no-room-for-option",
+    "option-missing",
+    "precedence-unreachable",
+    "protocol-unreachable",
+    "reassembly-timeout",
+    "router-advertisement",
+    "router-solicitation",
+    "source-route-failed",
+    "timestamp-reply",
+    "timestamp-request",
 ];
 /// Flags that take one argument.
 const FLAGS_WITH_ARG: &[&str] = &["dscp", "precedence", "tos", "ttl", "time-range"];
@@ -331,6 +362,19 @@ pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry),
             let dst = parse_addr(&mut t, dialect)?;
             let dst_ports = parse_ports(&mut t, proto)?;
             let mut flags = Vec::new();
+            // ICMP: a message type by number, and maybe its code.
+            if proto == "icmp"
+                && let Some(ty) = t.peek().and_then(|s| s.parse::<u8>().ok())
+            {
+                t.pos += 1;
+                match t.peek().and_then(|s| s.parse::<u8>().ok()) {
+                    Some(code) => {
+                        t.pos += 1;
+                        flags.push(format!("{ty} {code}"));
+                    }
+                    None => flags.push(ty.to_string()),
+                }
+            }
             while let Some(f) = t.peek() {
                 t.pos += 1;
                 if FLAGS.contains(&f) {

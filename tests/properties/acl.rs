@@ -113,33 +113,66 @@ fn ports(proto: &'static str) -> BoxedStrategy<Option<String>> {
     .boxed()
 }
 
-/// What follows the addresses, in the order the devices print it.
-fn tail(proto: &'static str) -> impl Strategy<Value = Vec<&'static str>> {
-    let first: &[&str] = match proto {
-        "icmp" => &[
-            "",
-            "echo",
-            "echo-reply",
-            "unreachable",
-            "time-exceeded",
-            "packet-too-big",
-        ],
-        "tcp" => &["", "established", "ack", "syn", "rst"],
-        _ => &[""],
+/// One option as each platform may write it: a name on one side, the
+/// number on the other, either way round.
+fn named_or_number(name: &'static str, number: String) -> BoxedStrategy<(String, String)> {
+    prop_oneof![
+        Just((name.to_string(), number.clone())),
+        Just((number.clone(), name.to_string())),
+        Just((name.to_string(), name.to_string())),
+    ]
+    .boxed()
+}
+
+/// What follows the addresses, in the order the devices print it, in
+/// (IOS, NX-OS) forms.
+fn tail(proto: &'static str) -> impl Strategy<Value = Vec<(String, String)>> {
+    let icmp: Vec<(&'static str, u8, Option<u8>)> =
+        nightshift::jobs::acl::options::icmp_names().collect();
+    let first: BoxedStrategy<Option<(String, String)>> = match proto {
+        "icmp" => prop_oneof![
+            1 => Just(None),
+            4 => proptest::sample::select(icmp).prop_flat_map(|(name, ty, code)| {
+                let number = match code {
+                    Some(c) => format!("{ty} {c}"),
+                    None => ty.to_string(),
+                };
+                named_or_number(name, number).prop_map(Some)
+            }),
+        ]
+        .boxed(),
+        "tcp" => proptest::sample::select(&["", "established", "ack", "syn", "rst"][..])
+            .prop_map(|w| (!w.is_empty()).then(|| (w.to_string(), w.to_string())))
+            .boxed(),
+        _ => Just(None).boxed(),
+    };
+    let dscp: Vec<(&'static str, u8)> = nightshift::jobs::acl::options::dscp_names().collect();
+    let precedence: Vec<(&'static str, u8)> =
+        nightshift::jobs::acl::options::precedence_names().collect();
+    let marking = prop_oneof![
+        2 => Just(None),
+        2 => proptest::sample::select(dscp).prop_flat_map(|(n, v)| {
+            named_or_number(n, v.to_string())
+                .prop_map(|(a, b)| Some((format!("dscp {a}"), format!("dscp {b}"))))
+        }),
+        1 => proptest::sample::select(precedence).prop_flat_map(|(n, v)| {
+            named_or_number(n, v.to_string()).prop_map(|(a, b)| {
+                Some((format!("precedence {a}"), format!("precedence {b}")))
+            })
+        }),
+    ];
+    let word = |options: &'static [&'static str]| {
+        proptest::sample::select(options)
+            .prop_map(|w| (!w.is_empty()).then(|| (w.to_string(), w.to_string())))
     };
     (
-        proptest::sample::select(first),
-        proptest::sample::select(&["", "dscp ef", "dscp af41", "precedence critical"][..]),
-        proptest::sample::select(&["", "fragments"][..]),
-        proptest::sample::select(&["", "time-range OFFICE-HOURS"][..]),
-        proptest::sample::select(&["", "log", "log-input"][..]),
+        first,
+        marking,
+        word(&["", "fragments"]),
+        word(&["", "time-range OFFICE-HOURS"]),
+        word(&["", "log", "log-input"]),
     )
-        .prop_map(|(a, b, c, d, e)| {
-            [a, b, c, d, e]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
+        .prop_map(|(a, b, c, d, e)| [a, b, c, d, e].into_iter().flatten().collect())
 }
 
 /// One rule in both platforms' forms.
@@ -171,12 +204,19 @@ fn rule() -> impl Strategy<Value = Rule> {
                 parts.extend(sp.clone());
                 parts.push(d);
                 parts.extend(dp.clone());
-                parts.extend(tail.iter().map(|t| t.to_string()));
+                parts.join(" ")
+            };
+            let with = |line: String, nxos: bool| {
+                let mut parts = vec![line];
+                parts.extend(
+                    tail.iter()
+                        .map(|(i, n)| if nxos { n.clone() } else { i.clone() }),
+                );
                 parts.join(" ")
             };
             Rule {
-                ios: form(src.ios(host_keyword), dst.ios(host_keyword)),
-                nxos: form(src.nxos(), dst.nxos()),
+                ios: with(form(src.ios(host_keyword), dst.ios(host_keyword)), false),
+                nxos: with(form(src.nxos(), dst.nxos()), true),
             }
         })
 }

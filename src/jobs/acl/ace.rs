@@ -10,8 +10,12 @@
 //!   a non-contiguous wildcard stays `A W`;
 //! - ports are numbers (`www` → 80, `domain` → 53, per protocol);
 //! - protocol numbers of the common protocols are names (6 → tcp);
-//! - everything else (flags such as `log`, `established`, ICMP types) is kept
-//!   as written, lower-cased.
+//! - an object-group reference for addresses (IOS `object-group NAME`,
+//!   NX-OS `addrgroup NAME`) is `group NAME`;
+//! - the options after the addresses are normalised as `options.rs`
+//!   describes (ICMP names → type and code, DSCP and precedence names →
+//!   numbers); everything else (`log`, `established`, TCP flags) is kept as
+//!   written, lower-cased.
 //!
 //! Remarks compare by their text. The engineer's lines and the device's
 //! output go through the same function.
@@ -152,6 +156,13 @@ fn addr(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
     if t == "any" {
         return Ok("any".into());
     }
+    if matches!(t, "object-group" | "addrgroup") {
+        let name = tokens
+            .get(*i)
+            .ok_or_else(|| ParseError(format!("`{t}` needs a group name")))?;
+        *i += 1;
+        return Ok(format!("group {name}"));
+    }
     let (ip, wildcard) = if t == "host" {
         let ip: Ipv4Addr = tokens
             .get(*i)
@@ -196,6 +207,15 @@ fn addr(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
 
 fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Result<(), ParseError> {
     if !matches!(proto, "tcp" | "udp") {
+        return Ok(());
+    }
+    // NX-OS: a port object-group.
+    if tokens.get(*i) == Some(&"portgroup") {
+        let name = tokens
+            .get(*i + 1)
+            .ok_or_else(|| ParseError("`portgroup` needs a group name".into()))?;
+        *i += 2;
+        out.push_str(&format!(" portgroup {name}"));
         return Ok(());
     }
     let Some(op) = tokens
@@ -280,14 +300,24 @@ pub fn parse_line(line: &str) -> Result<Line, ParseError> {
                 })
                 .unwrap_or(raw_proto);
             let mut i = 2;
+            // IOS: a service object-group in place of the protocol.
+            let proto = if proto == "object-group" {
+                let name = tokens
+                    .get(2)
+                    .ok_or_else(|| ParseError("`object-group` needs a group name".into()))?;
+                i = 3;
+                format!("object-group {name}")
+            } else {
+                proto
+            };
             let mut rule = format!("{action} {proto} {}", addr(&tokens, &mut i)?);
             ports(&tokens, &mut i, &proto, &mut rule)?;
             rule.push(' ');
             rule.push_str(&addr(&tokens, &mut i)?);
             ports(&tokens, &mut i, &proto, &mut rule)?;
-            for t in &tokens[i..] {
+            for t in super::options::normalise(&proto, &tokens[i..]) {
                 rule.push(' ');
-                rule.push_str(&t.to_ascii_lowercase());
+                rule.push_str(&t);
             }
             Ok(Line {
                 seq,
@@ -329,6 +359,50 @@ mod tests {
         assert_ne!(
             rule("permit tcp any any eq 22"),
             rule("permit tcp any eq 22 any")
+        );
+    }
+
+    #[test]
+    fn options_compare_by_meaning() {
+        assert_eq!(
+            rule("permit icmp any any echo"),
+            rule("permit icmp any any 8")
+        );
+        assert_eq!(
+            rule("permit icmp any any port-unreachable"),
+            rule("permit icmp any any 3 3")
+        );
+        assert_ne!(
+            rule("permit icmp any any unreachable"),
+            rule("permit icmp any any port-unreachable")
+        );
+        assert_eq!(
+            rule("permit ip any any dscp ef log"),
+            rule("permit ip any any dscp 46 log")
+        );
+        assert_eq!(
+            rule("permit tcp any any precedence network"),
+            rule("permit tcp any any precedence 7")
+        );
+        assert_ne!(
+            rule("permit ip any any time-range OffHours"),
+            rule("permit ip any any time-range offhours")
+        );
+        assert_eq!(
+            rule("permit tcp object-group BRANCHES any eq 22"),
+            rule("permit tcp addrgroup BRANCHES any eq 22")
+        );
+        assert_eq!(
+            rule("permit object-group WEB any any").to_string(),
+            "permit object-group WEB any any"
+        );
+        assert_eq!(
+            rule("permit tcp any portgroup WEB any").to_string(),
+            "permit tcp any portgroup WEB any"
+        );
+        assert_ne!(
+            rule("permit ip any any log"),
+            rule("permit ip any any log-input")
         );
     }
 

@@ -30,6 +30,7 @@ mod diff;
 pub mod drift;
 mod ios;
 mod nxos;
+pub mod options;
 mod plan;
 pub mod read;
 
