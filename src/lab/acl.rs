@@ -12,6 +12,8 @@ pub enum Addr {
     Any,
     /// Address and wildcard mask (`host X` is wildcard 0.0.0.0).
     Wild(Ipv4Addr, Ipv4Addr),
+    /// A network object-group (IOS `object-group NAME`, NX-OS `addrgroup NAME`).
+    Group(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,6 +275,13 @@ fn parse_addr(t: &mut Tokens<'_>, dialect: Dialect) -> Result<Addr, BadToken> {
         let a: Ipv4Addr = t.next()?.parse().map_err(|_| t.bad())?;
         return Ok(Addr::Wild(a, Ipv4Addr::UNSPECIFIED));
     }
+    let group_word = match dialect {
+        Dialect::Ios => "object-group",
+        Dialect::Nxos => "addrgroup",
+    };
+    if tok == group_word {
+        return Ok(Addr::Group(t.next()?.to_string()));
+    }
     if let Some((a, len)) = tok.split_once('/') {
         if dialect == Dialect::Ios {
             return Err(t.bad());
@@ -403,6 +412,22 @@ pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry),
     }
 }
 
+impl Entry {
+    /// The network object-groups the entry refers to.
+    pub fn groups(&self) -> Vec<&str> {
+        match self {
+            Entry::Ace(a) => [&a.src, &a.dst]
+                .into_iter()
+                .filter_map(|x| match x {
+                    Addr::Group(n) => Some(n.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            Entry::Remark(_) => Vec::new(),
+        }
+    }
+}
+
 fn contiguous_prefix(w: Ipv4Addr) -> Option<u32> {
     let inv = !u32::from(w);
     (inv.leading_ones() == inv.count_ones()).then(|| inv.count_ones())
@@ -411,6 +436,12 @@ fn contiguous_prefix(w: Ipv4Addr) -> Option<u32> {
 fn render_addr(out: &mut String, a: &Addr, dialect: Dialect) {
     match (a, dialect) {
         (Addr::Any, _) => out.push_str("any"),
+        (Addr::Group(name), Dialect::Ios) => {
+            let _ = write!(out, "object-group {name}");
+        }
+        (Addr::Group(name), Dialect::Nxos) => {
+            let _ = write!(out, "addrgroup {name}");
+        }
         (Addr::Wild(ip, w), Dialect::Ios) if w.is_unspecified() => {
             let _ = write!(out, "host {ip}");
         }

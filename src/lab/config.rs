@@ -286,6 +286,18 @@ fn apply_acl(
             ApplyError::Invalid(e.index)
         }
     })?;
+    // A reference to an object-group the device does not have.
+    if let Some(missing) = entry
+        .groups()
+        .into_iter()
+        .find(|g| !rc.object_groups.contains(*g))
+    {
+        return Err(ApplyError::Message(match dialect {
+            Dialect::Ios => format!("% Object-group {missing} does not exist\r\n"),
+            Dialect::Nxos => format!("ERROR: object-group {missing} does not exist\r\n"),
+        }));
+    }
+    let acl: &mut Acl = rc.acls.entry(name.to_string()).or_default();
     let seq = seq.unwrap_or_else(|| acl.next_seq());
     if acl.entries.contains_key(&seq) {
         return Err(ApplyError::Message(match dialect {

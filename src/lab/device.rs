@@ -25,6 +25,10 @@ pub struct RunningConfig {
     pub interfaces: Vec<Interface>,
     /// IOS `archive` / `path ...`: required for the revert timer.
     pub archive_path: Option<String>,
+    /// Network object-groups (IOS `object-group network`, NX-OS
+    /// `object-group ip address`): only their names; entries that refer
+    /// to one the device lacks are refused.
+    pub object_groups: std::collections::BTreeSet<String>,
 }
 
 impl RunningConfig {

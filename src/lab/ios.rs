@@ -353,6 +353,7 @@ const SHOW_USER: &[(&str, usize)] = &[
     ("line", 2),
     ("terminal", 2),
     ("users", 2),
+    ("object-group", 2),
 ];
 const SHOW_PRIVILEGED: &[(&str, usize)] =
     &[("running-config", 2), ("startup-config", 2), ("archive", 2)];
@@ -373,6 +374,12 @@ fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
         "running-config" => Reply::text(show_running(rc)),
         "startup-config" => Reply::text(show_startup(&st.startup)),
         "access-lists" => Reply::text(show_acls(rc, w.get(2))),
+        "object-group" => Reply::text(
+            rc.object_groups
+                .iter()
+                .map(|g| format!("Network object group {g}\r\n"))
+                .collect::<String>(),
+        ),
         "ip" => {
             let sub = [("access-lists", 3), ("interface", 3)];
             match super::cli::choose(w.get(2).unwrap_or(""), &sub) {

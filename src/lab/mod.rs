@@ -247,6 +247,7 @@ fn initial_config(name: &str, platform: Platform, index: usize) -> RunningConfig
         acls,
         interfaces,
         archive_path: (platform == Platform::CiscoIos).then(|| "flash:archive".to_string()),
+        object_groups: Default::default(),
     }
 }
 
@@ -404,6 +405,19 @@ impl Lab {
             a.entries.insert(seq, e);
         }
         st.mutate(|rc| rc.acls.insert(name.to_string(), a));
+        st.startup = st.running.clone();
+        Ok(())
+    }
+
+    /// Gives `device` a network object-group called `name` (saved).
+    pub fn seed_object_group(&self, device: &str, name: &str) -> Result<(), String> {
+        let dev = self
+            .device(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        let mut st = dev.lock();
+        st.mutate(|rc| {
+            rc.object_groups.insert(name.to_string());
+        });
         st.startup = st.running.clone();
         Ok(())
     }

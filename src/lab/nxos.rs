@@ -307,6 +307,7 @@ fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
         ("checkpoint", 2),
         ("configuration", 5),
         ("terminal", 2),
+        ("object-group", 2),
     ];
     let idx = match cli.pick(w, 1, &choices) {
         Ok(i) => i,
@@ -325,6 +326,13 @@ fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
         },
         "startup-config" => Reply::text(running(&st.startup)),
         "access-lists" => Reply::text(show_acls(&st.running, w.get(2))),
+        "object-group" => Reply::text(
+            st.running
+                .object_groups
+                .iter()
+                .map(|g| format!("IPv4 address object-group {g}\r\n"))
+                .collect::<String>(),
+        ),
         "ip" => match w.get(2) {
             Some(s) if abbrev(s, "access-lists", 3) => {
                 Reply::text(show_acls(&st.running, w.get(3)))

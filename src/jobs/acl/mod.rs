@@ -28,6 +28,7 @@
 pub mod ace;
 mod diff;
 pub mod drift;
+pub mod groups;
 mod ios;
 mod nxos;
 pub mod options;
@@ -364,6 +365,36 @@ pub async fn push_acl(
             OnDrift::Proceed => r
                 .warnings
                 .push(format!("{what}; replaced anyway (on_drift = proceed)")),
+        }
+    }
+    // Object-groups the entries refer to must exist first (one more read,
+    // only for an intent that refers to any).
+    let groups = groups::referenced(&job.intent);
+    if !unchanged && !groups.is_empty() {
+        let missing = match s.command("show object-group").await {
+            Ok(out) => groups::missing(&groups, &out),
+            Err(e) => {
+                s.close().await;
+                return r.failed("read", Some("show object-group".into()), &e, steps);
+            }
+        };
+        if !missing.is_empty() {
+            s.close().await;
+            let e = DeviceError::CommandRejected {
+                device: r.name.clone(),
+                command: "show object-group".into(),
+                indicator: "missing".into(),
+                message: format!(
+                    "object-group{} {} not on the device; nothing was sent",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", ")
+                ),
+            };
+            let mut r = r.failed("check", None, &e, steps);
+            r.hint = Some("create the object-group on the device first (nightshift does not manage object-groups), or change the entries".into());
+            r.restored = Some("nothing was changed on the device".into());
+            r.before = current.entries.iter().map(|p| p.shown.clone()).collect();
+            return r;
         }
     }
     // A new change must not begin once the window has closed or the run
