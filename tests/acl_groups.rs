@@ -2,7 +2,7 @@
 //! push whose entries refer to a group the device lacks is refused before
 //! anything is sent (and a dry run or plan says so ahead), while a device
 //! that has the group gets the ACL, IOS `object-group` and NX-OS
-//! `addrgroup` alike.
+//! `addrgroup` alike (one templated job, each platform its own form).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -33,9 +33,14 @@ async fn a_missing_object_group_is_refused_before_any_change() {
     let text = format!(
         "{}{}{}{}",
         &text[..at],
-        job("ios-acl", "\"ios-*\"", "object-group"),
-        job("nxos-acl", "\"nxos-*\"", "addrgroup"),
-        rest.replace("\"lock-it-down\"", "\"ios-acl\", \"nxos-acl\"")
+        // One job for both platforms: each writes its own form.
+        job(
+            "lock-it-down",
+            "\"ios-*\", \"nxos-*\"",
+            "{% if platform == \"cisco_nxos\" %}addrgroup{% else %}object-group{% endif %}"
+        ),
+        "",
+        rest
     );
     std::fs::write(&config, text).unwrap();
     let lines = |lab: &nightshift::lab::Lab| -> Vec<u64> {

@@ -45,7 +45,7 @@ pub(super) fn read_vars(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Vars {
                 } else {
                     format!("\"{name}\" cannot be used in a template")
                 },
-                Some("name variables with letters, digits and '_', starting with a letter (not `device` or `host`)".into()),
+                Some("name variables with letters, digits and '_', starting with a letter (not `device`, `host` or `platform`)".into()),
             );
             continue;
         }
@@ -68,8 +68,9 @@ pub(super) fn read_vars(t: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Vars {
     out
 }
 
-/// Names every template gets: the device's inventory name and address.
-const RESERVED: &[&str] = &["device", "host"];
+/// Names every template gets: the device's inventory name, address and
+/// platform (`cisco_ios`, `cisco_nxos`).
+const RESERVED: &[&str] = &["device", "host", "platform"];
 
 fn is_identifier(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -108,6 +109,7 @@ pub fn for_device(
     out.extend(device.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     out.insert("device".into(), device.name.clone());
     out.insert("host".into(), device.host.clone());
+    out.insert("platform".into(), device.platform.name().to_string());
     Ok(out)
 }
 
