@@ -26,7 +26,7 @@ pub fn plan_id(run_id: &str) -> String {
 /// plan says so. A plan starts afresh: it has nothing to resume.
 pub fn run_plan(config: &Config, w: &Window, run_id: &str) -> RunPlan {
     let id = plan_id(run_id);
-    let _ = std::fs::remove_file(journal_path(&config.daemon.state_dir, &id));
+    discard_journal(config, &id);
     RunPlan {
         run_id: id,
         window: Some(w.name.clone()),
@@ -46,14 +46,19 @@ pub fn run_plan(config: &Config, w: &Window, run_id: &str) -> RunPlan {
     }
 }
 
+/// Removes plan `id`'s journal: a plan changes nothing, so it has nothing
+/// to resume, and it is kept as its report.
+pub fn discard_journal(config: &Config, id: &str) {
+    let _ = std::fs::remove_file(journal_path(&config.daemon.state_dir, id));
+}
+
 /// A profile's credentials as the plan found them: the canary that proved
 /// them, or the problem.
 pub type CredentialCheck = (String, Result<String, String>);
 
 /// Makes `report` (of the plan's run) the plan for `w`'s `opening`: its
 /// kind, the opening, credentials, tiers and brakes, and an estimate of
-/// the run's length against the window. The plan's journal goes: a plan
-/// is kept as its report.
+/// the run's length against the window.
 pub fn annotate(
     report: &mut Report,
     config: &Config,
@@ -62,9 +67,6 @@ pub fn annotate(
     credentials: &[CredentialCheck],
 ) {
     let state_dir = &config.daemon.state_dir;
-    if let Some(id) = report.json["run_id"].as_str() {
-        let _ = std::fs::remove_file(journal_path(state_dir, id));
-    }
     let j = &mut report.json;
     j["kind"] = json!("plan");
     j["planned_start"] = json!(opening);

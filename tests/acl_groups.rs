@@ -43,10 +43,7 @@ async fn a_missing_object_group_is_refused_before_any_change() {
         rest
     );
     std::fs::write(&config, text).unwrap();
-    let lines = |lab: &nightshift::lab::Lab| -> Vec<u64> {
-        lab.stats().devices.iter().map(|d| d.config_lines).collect()
-    };
-    let before = lines(&lab);
+    let before = common::config_lines(&lab);
     let held_before: Vec<_> = ["ios-002", "nxos-002"]
         .iter()
         .map(|d| lab.acl(d, "LOCK_IT_DOWN"))
@@ -87,7 +84,11 @@ async fn a_missing_object_group_is_refused_before_any_change() {
             "{r}"
         );
     }
-    assert_eq!(lines(&lab), before, "a dry run sends nothing");
+    assert_eq!(
+        common::config_lines(&lab),
+        before,
+        "a dry run sends nothing"
+    );
 
     let run = common::run_json(&config, &["run", "--window", "nightly", "--now"], PASSWORD).await;
     assert_eq!(run.code, Some(1), "{}", run.text());
@@ -99,7 +100,7 @@ async fn a_missing_object_group_is_refused_before_any_change() {
             "{d}: {held:?}"
         );
     }
-    let after = lines(&lab);
+    let after = common::config_lines(&lab);
     for (k, d) in ["ios-002", "nxos-002"].iter().enumerate() {
         let r = status(&run.json, d);
         assert_eq!(r["status"], "failed", "{r}");

@@ -9,7 +9,9 @@ mod common;
 
 use common::PASSWORD;
 use nightshift::jobs::acl::ace::parse_line;
-use nightshift::lab::LabSpec;
+use std::path::PathBuf;
+
+use nightshift::lab::{Lab, LabSpec};
 
 const TEMPLATE: &str = "remark {{ device }} at {{ site }}
 permit tcp {{ net }} any eq 22
@@ -84,16 +86,23 @@ fn templated(text: &str, sites: &[&str]) -> String {
     format!("{}{tags}{}", &out[..at], &out[at..])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_sites_each_get_their_own_acl_from_one_template() {
-    let (lab, _dir, config) = common::lab_with_config(LabSpec {
+/// Nine lab devices over three sites, and their config with the vars of
+/// the `sites` given (its text, as written).
+async fn three_sites(sites: &[&str]) -> (Lab, tempfile::TempDir, PathBuf, String) {
+    let (lab, dir, config) = common::lab_with_config(LabSpec {
         ios: 6,
         nxos: 3,
         ..Default::default()
     })
     .await;
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, templated(&text, &["a", "b", "c"])).unwrap();
+    let text = templated(&std::fs::read_to_string(&config).unwrap(), sites);
+    std::fs::write(&config, &text).unwrap();
+    (lab, dir, config, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sites_each_get_their_own_acl_from_one_template() {
+    let (lab, _dir, config, _) = three_sites(&["a", "b", "c"]).await;
     let check = common::ns(&config, &["check-config"], "");
     assert_eq!(check.status.code(), Some(0), "{}", common::text(&check));
 
@@ -157,16 +166,8 @@ async fn three_sites_each_get_their_own_acl_from_one_template() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undefined_variable_is_caught_by_check_config_with_device_and_position() {
-    let (lab, _dir, config) = common::lab_with_config(LabSpec {
-        ios: 6,
-        nxos: 3,
-        ..Default::default()
-    })
-    .await;
-    let text = std::fs::read_to_string(&config).unwrap();
     // Site c has no vars.
-    let text = templated(&text, &["a", "b"]);
-    std::fs::write(&config, &text).unwrap();
+    let (lab, _dir, config, text) = three_sites(&["a", "b"]).await;
     let (line, col) = text
         .lines()
         .enumerate()

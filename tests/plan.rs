@@ -90,13 +90,7 @@ async fn a_plan_at_plan_lead_then_drifted_devices_are_skipped_or_replaced_as_tol
 
     // Two seconds before the plan is due (21:00 UTC for the 22:00 opening).
     let clock = Arc::new(OffsetClock::at(utc("2026-12-05T20:59:58Z")));
-    let lines_at_start: Vec<u64> = s
-        .lab
-        .stats()
-        .devices
-        .iter()
-        .map(|d| d.config_lines)
-        .collect();
+    let lines_at_start = common::config_lines(&s.lab);
     let (task, shutdown, _) = start(&s.config, clock.clone());
     let plan = history(
         &s.state,
@@ -131,12 +125,7 @@ async fn a_plan_at_plan_lead_then_drifted_devices_are_skipped_or_replaced_as_tol
     assert!(facts.contains("lockout brake"), "{facts}");
     assert!(facts.contains("no earlier run of this window"), "{facts}");
     assert_eq!(
-        s.lab
-            .stats()
-            .devices
-            .iter()
-            .map(|d| d.config_lines)
-            .collect::<Vec<_>>(),
+        common::config_lines(&s.lab),
         lines_at_start,
         "the plan sent no configuration line"
     );
@@ -238,7 +227,7 @@ async fn nightshift_plan_reads_every_device_changes_nothing_and_keeps_the_plan()
         ..Default::default()
     })
     .await;
-    let lines: Vec<u64> = lab.stats().devices.iter().map(|d| d.config_lines).collect();
+    let lines = common::config_lines(&lab);
     let out = common::run_json(&config, &["plan", "nightly"], common::PASSWORD).await;
     assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(out.json["kind"], "plan");
@@ -255,11 +244,7 @@ async fn nightshift_plan_reads_every_device_changes_nothing_and_keeps_the_plan()
         out.stdout
     );
     assert_eq!(
-        lab.stats()
-            .devices
-            .iter()
-            .map(|d| d.config_lines)
-            .collect::<Vec<_>>(),
+        common::config_lines(&lab),
         lines,
         "a plan sends no configuration line"
     );

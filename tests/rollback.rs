@@ -22,10 +22,6 @@ fn held(lab: &nightshift::lab::Lab) -> BTreeMap<String, Vec<(u32, String)>> {
         .collect()
 }
 
-fn config_lines(lab: &nightshift::lab::Lab) -> Vec<u64> {
-    lab.stats().devices.iter().map(|d| d.config_lines).collect()
-}
-
 fn count(report: &serde_json::Value, status: &str) -> usize {
     common::statuses(report)
         .iter()
@@ -70,11 +66,15 @@ async fn a_200_device_run_is_rolled_back_exactly_and_drifted_devices_are_left_al
     let by_hand = held(&lab);
 
     // A dry run sends nothing and says what it would put back.
-    let lines = config_lines(&lab);
+    let lines = common::config_lines(&lab);
     let dry = common::run_json(&config, &["rollback", &run_id, "--dry-run"], PASSWORD).await;
     assert_eq!(count(&dry.json, "would-change"), 198, "{}", dry.text());
     assert_eq!(count(&dry.json, "skipped"), 2, "{}", dry.text());
-    assert_eq!(config_lines(&lab), lines, "a dry run sends no config line");
+    assert_eq!(
+        common::config_lines(&lab),
+        lines,
+        "a dry run sends no config line"
+    );
     assert_eq!(held(&lab), by_hand);
 
     let back = common::run_json(&config, &["rollback", &run_id], PASSWORD).await;
@@ -143,10 +143,10 @@ async fn a_200_device_run_is_rolled_back_exactly_and_drifted_devices_are_left_al
     assert_eq!(held(&lab), before, "every device as the run found it");
 
     // Nothing left to do: all unchanged, no config line.
-    let lines = config_lines(&lab);
+    let lines = common::config_lines(&lab);
     let again = common::run_json(&config, &["rollback", &run_id], PASSWORD).await;
     assert_eq!(count(&again.json, "unchanged"), 200, "{}", again.text());
-    assert_eq!(config_lines(&lab), lines);
+    assert_eq!(common::config_lines(&lab), lines);
     lab.shutdown().await;
 }
 

@@ -3,10 +3,10 @@
 //! device — kept in the history (drift protection compares the window's
 //! devices with it) and, with `--mail`, mailed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use super::run::{Output, execute};
+use super::run::{OutputArgs, execute};
 use super::{EXIT_INVALID, load_config};
 use crate::clock::Clock;
 use crate::planning::run_plan;
@@ -15,15 +15,8 @@ use crate::planning::run_plan;
 pub struct PlanArgs {
     /// The window to plan, as named in the config ([windows.NAME])
     window: String,
-    /// Also write the plan as JSON to FILE
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Read the password (and, on a second line, the enable secret) from standard input
-    #[arg(long)]
-    password_stdin: bool,
-    /// Also mail the plan ([mail] in the config; kept in the outbox until sent)
-    #[arg(long)]
-    mail: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 pub fn plan(path: &Path, args: &PlanArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
@@ -60,12 +53,6 @@ pub fn plan(path: &Path, args: &PlanArgs, clock: &dyn Clock) -> anyhow::Result<E
             .with_timezone(&w.zone())
             .format("%a %Y-%m-%d %H:%M %Z")
     );
-    let output = Output {
-        password_stdin: args.password_stdin,
-        json: args.json.clone(),
-        mail: args.mail,
-        command: "plan",
-        plan_for: Some((w.name.clone(), opening)),
-    };
+    let output = args.output.output("plan", Some((w.name.clone(), opening)));
     execute(config.clone(), plan, &output, clock)
 }

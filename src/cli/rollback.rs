@@ -2,12 +2,12 @@
 //! the ACL the run found there — with the same method and guarantees as
 //! the push itself.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::exec::select;
-use super::run::{Output, execute, unused_run_id};
+use super::run::{OutputArgs, execute, unused_run_id};
 use super::{EXIT_INVALID, load_config};
 use crate::clock::Clock;
 use crate::config::{Job, JobKind};
@@ -31,15 +31,8 @@ pub struct RollbackArgs {
     /// Resume the rollback with this id after a crash
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
-    /// Also write the report as JSON to FILE
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Read the password (and, on a second line, the enable secret) from standard input
-    #[arg(long)]
-    password_stdin: bool,
-    /// Also mail the report ([mail] in the config; kept in the outbox until sent)
-    #[arg(long)]
-    mail: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Devices worked on at once [default: the concurrency of the run's job]
     #[arg(long)]
     concurrency: Option<usize>,
@@ -89,21 +82,12 @@ pub fn rollback(path: &Path, args: &RollbackArgs, clock: &dyn Clock) -> anyhow::
     }
     // The run's own concurrency, unless told otherwise.
     let concurrency = args.concurrency.unwrap_or_else(|| {
-        let first = std::fs::read(crate::engine::history_path(
-            &config.daemon.state_dir,
-            &args.run,
-        ))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|r| {
-            r["jobs"].as_array()?.iter().find_map(|j| {
-                config
-                    .job(j["name"].as_str()?)
-                    .filter(|j| matches!(j.kind, JobKind::Acl { .. }))
-                    .map(|j| j.concurrency)
-            })
-        });
-        first.unwrap_or(crate::config::DEFAULT_CONCURRENCY)
+        set.jobs
+            .iter()
+            .filter_map(|j| config.job(j))
+            .map(|j| j.concurrency)
+            .next()
+            .unwrap_or(crate::config::DEFAULT_CONCURRENCY)
     });
     let name = format!("rollback-of-{}", args.run);
     config.jobs.push(Job {
@@ -130,12 +114,5 @@ pub fn rollback(path: &Path, args: &RollbackArgs, clock: &dyn Clock) -> anyhow::
         rollbacks: [(name, Arc::new(set))].into_iter().collect(),
         ..RunPlan::default()
     };
-    let output = Output {
-        password_stdin: args.password_stdin,
-        json: args.json.clone(),
-        mail: args.mail,
-        command: "rollback",
-        plan_for: None,
-    };
-    execute(config, plan, &output, clock)
+    execute(config, plan, &args.output.output("rollback", None), clock)
 }

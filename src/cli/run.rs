@@ -37,6 +37,17 @@ pub struct RunArgs {
     /// Show what would change on each device; send nothing in configuration mode
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Devices worked on at once, overriding the jobs' concurrency
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+/// Where a foreground run's report goes besides standard output (`run`,
+/// `plan`, `rollback`).
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
     /// Also write the report as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -46,9 +57,22 @@ pub struct RunArgs {
     /// Also mail the report ([mail] in the config; kept in the outbox until sent)
     #[arg(long)]
     mail: bool,
-    /// Devices worked on at once, overriding the jobs' concurrency
-    #[arg(long)]
-    concurrency: Option<usize>,
+}
+
+impl OutputArgs {
+    pub(super) fn output(
+        &self,
+        command: &'static str,
+        plan_for: Option<(String, DateTime<Utc>)>,
+    ) -> Output {
+        Output {
+            password_stdin: self.password_stdin,
+            json: self.json.clone(),
+            mail: self.mail,
+            command,
+            plan_for,
+        }
+    }
 }
 
 /// `id`, or `id-2`, `id-3`, … : the first without a journal.
@@ -176,14 +200,7 @@ pub fn run(path: &Path, args: &RunArgs, clock: &dyn Clock) -> anyhow::Result<Exi
         }
         plan.expected = expected;
     }
-    let output = Output {
-        password_stdin: args.password_stdin,
-        json: args.json.clone(),
-        mail: args.mail,
-        command: "run",
-        plan_for: None,
-    };
-    execute(config, plan, &output, clock)
+    execute(config, plan, &args.output.output("run", None), clock)
 }
 
 /// How a run's outcome is delivered.
@@ -281,6 +298,7 @@ pub(super) fn execute(
             })
             .collect();
         crate::planning::annotate(&mut report, config, w, *opening, &checks);
+        crate::planning::discard_journal(config, &plan.run_id);
     }
     {
         use std::io::Write as _;

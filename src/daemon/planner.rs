@@ -12,7 +12,6 @@ use super::status::LastOutcome;
 use crate::config::Window;
 use crate::credentials;
 use crate::engine::{Engine, Progress};
-use crate::jobs::fleet;
 use crate::planning::{CredentialCheck, annotate, run_plan};
 use crate::report::Report;
 
@@ -76,10 +75,7 @@ async fn make(
         .filter(|&i| usable.contains(&config.devices[i].credentials.as_str()))
         .collect();
     plan.only = Some(targets.clone());
-    let links = match credentials::logins_from_store(&config, &shared.store, &targets)
-        .map_err(|e| e.to_string())
-        .and_then(|logins| fleet::links(&config, &targets, &logins).map_err(|e| e.to_string()))
-    {
+    let links = match super::runner::fleet_links(shared, &config, &targets) {
         Ok(l) => l,
         Err(e) => {
             shared
@@ -109,6 +105,7 @@ async fn make(
     };
     let mut report = Report::new(&config, &run, None);
     annotate(&mut report, &config, w, opening, &checks);
+    crate::planning::discard_journal(&config, &plan.run_id);
     let subject = report.subject();
     tracing::info!(summary = %subject, "plan made");
     if let Err(e) = report.save(&config.daemon.state_dir) {

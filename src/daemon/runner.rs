@@ -68,10 +68,7 @@ async fn run_in_span(
     }
 
     let targets = config.targets_of(&w.jobs);
-    let links = match credentials::logins_from_store(&config, &shared.store, &targets)
-        .map_err(|e| e.to_string())
-        .and_then(|logins| fleet::links(&config, &targets, &logins).map_err(|e| e.to_string()))
-    {
+    let links = match fleet_links(shared, &config, &targets) {
         Ok(l) => l,
         Err(e) => {
             shared
@@ -155,6 +152,17 @@ async fn run_in_span(
         summary: subject,
     });
     shared.publish();
+}
+
+/// Sessions to `targets` with the stored logins (known_hosts loaded).
+pub(super) fn fleet_links(
+    shared: &Shared,
+    config: &crate::config::Config,
+    targets: &[usize],
+) -> Result<std::collections::BTreeMap<usize, crate::device::DeviceLink>, String> {
+    let logins = credentials::logins_from_store(config, &shared.store, targets)
+        .map_err(|e| e.to_string())?;
+    fleet::links(config, targets, &logins).map_err(|e| e.to_string())
 }
 
 /// The report into the outbox, and out when a relay is configured.

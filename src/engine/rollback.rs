@@ -36,6 +36,8 @@ pub struct RollbackSet {
     pub refused: BTreeMap<String, String>,
     /// Why nothing at all can be rolled back (no such run, a POTS run...).
     pub nothing: Option<String>,
+    /// The run's jobs that changed ACLs, by name.
+    pub jobs: Vec<String>,
 }
 
 /// Reads run `of`'s report from the history under `state_dir` and works
@@ -86,6 +88,11 @@ pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -
         ));
         return set;
     }
+    set.jobs = kinds
+        .iter()
+        .filter(|(_, k)| matches!(**k, "acl" | "rollback"))
+        .map(|(n, _)| n.to_string())
+        .collect();
     let stamp = report["finished"].as_str().unwrap_or("?");
     for d in report["devices"].as_array().into_iter().flatten() {
         let (Some(name), Some(job)) = (d["name"].as_str(), d["job"].as_str()) else {

@@ -293,6 +293,11 @@ pub fn own_keyring(config: &std::path::Path, socket: &std::path::Path) -> (Strin
     (text, service)
 }
 
+/// Configuration lines each lab device has taken so far, in fleet order.
+pub fn config_lines(lab: &Lab) -> Vec<u64> {
+    lab.stats().devices.iter().map(|d| d.config_lines).collect()
+}
+
 /// Each device's status in a JSON report, in report order.
 pub fn statuses(report: &serde_json::Value) -> Vec<&str> {
     report["devices"]
