@@ -199,6 +199,9 @@ pub struct PotsLine {
 pub enum JobKind {
     Acl {
         acl_name: String,
+        /// Extended (the default), standard or IPv6; a number as the name
+        /// is an IOS numbered ACL of the family its range says.
+        family: crate::jobs::acl::Family,
         /// The engineer's lines as pasted, blank lines dropped (a
         /// template's lines as written).
         acl_lines: Vec<String>,

@@ -293,6 +293,7 @@ impl Engine {
         let work = Arc::new(match &job.kind {
             JobKind::Acl {
                 acl_name,
+                family,
                 acl_lines,
                 per_device,
                 save,
@@ -301,11 +302,17 @@ impl Engine {
                 ..
             } => {
                 let build = |lines: &[String]| {
-                    AclJob::new(acl_name, lines, *save, *safety_net, *revert_minutes).map_err(|e| {
-                        EngineError::Job {
-                            job: job.name.clone(),
-                            reason: e.0,
-                        }
+                    AclJob::new(
+                        acl_name,
+                        *family,
+                        lines,
+                        *save,
+                        *safety_net,
+                        *revert_minutes,
+                    )
+                    .map_err(|e| EngineError::Job {
+                        job: job.name.clone(),
+                        reason: e.message,
                     })
                 };
                 // A template: each device its own rendered lines.
@@ -318,12 +325,11 @@ impl Engine {
                 let base = if per_device.is_empty() {
                     build(acl_lines)?
                 } else {
-                    AclJob::new(acl_name, &[], *save, *safety_net, *revert_minutes).map_err(
-                        |e| EngineError::Job {
+                    AclJob::new(acl_name, *family, &[], *save, *safety_net, *revert_minutes)
+                        .map_err(|e| EngineError::Job {
                             job: job.name.clone(),
-                            reason: e.0,
-                        },
-                    )?
+                            reason: e.message,
+                        })?
                 };
                 Work::Acl(base, own, plan.dry_run)
             }

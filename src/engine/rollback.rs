@@ -163,13 +163,13 @@ fn one(
         "the report does not keep the ACL the run found (a report of nightshift before 0.9): roll it back by hand from its `before`".to_string()
     })?;
     if !found.exists {
+        let created = crate::jobs::acl::AclRef {
+            family: found.family,
+            name: &acl,
+        };
         return Err(format!(
-            "{acl} did not exist before run; nightshift does not delete ACLs: once nothing refers to it, remove it by hand (`no ip access-list {}{acl}`)",
-            if device.platform == Platform::CiscoIos {
-                "extended "
-            } else {
-                ""
-            }
+            "{acl} did not exist before run; nightshift does not delete ACLs: once nothing refers to it, remove it by hand (`{}`)",
+            created.delete(device.platform)
         ));
     }
     let after: Vec<String> = d["after"]
@@ -192,12 +192,13 @@ fn one(
             _ => shown.clone(),
         })
         .collect();
-    let job = AclJob::new(&acl, &lines, save, safety_net, revert)
-        .map_err(|e| format!("the ACL the run found no longer parses: {}", e.0))?;
+    let job = AclJob::new(&acl, found.family, &lines, save, safety_net, revert)
+        .map_err(|e| format!("the ACL the run found no longer parses: {}", e.message))?;
     Ok(DeviceRollback {
         job,
         left: Expected {
             found: Found {
+                family: found.family,
                 exists: true,
                 entries: after.into_iter().map(|s| (None, s)).collect(),
             },

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addr {
@@ -14,6 +14,8 @@ pub enum Addr {
     Wild(Ipv4Addr, Ipv4Addr),
     /// A network object-group (IOS `object-group NAME`, NX-OS `addrgroup NAME`).
     Group(String),
+    /// An IPv6 prefix (`host X` is /128), host bits cleared.
+    V6(Ipv6Addr, u8),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +42,37 @@ pub struct Ace {
 pub enum Entry {
     Remark(String),
     Ace(Ace),
+    /// A standard ACL's entry: the source address only.
+    Std {
+        permit: bool,
+        src: Addr,
+        log: bool,
+    },
 }
 
 impl Entry {
     pub fn is_ace(&self) -> bool {
-        matches!(self, Entry::Ace(_))
+        !matches!(self, Entry::Remark(_))
+    }
+}
+
+/// What kind of ACL: which entries it takes and how it is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AclKind {
+    #[default]
+    Extended,
+    Standard,
+    Ipv6,
+}
+
+impl AclKind {
+    /// IOS's numbered ranges.
+    pub fn of_number(n: u32) -> Option<AclKind> {
+        match n {
+            1..=99 | 1300..=1999 => Some(AclKind::Standard),
+            100..=199 | 2000..=2699 => Some(AclKind::Extended),
+            _ => None,
+        }
     }
 }
 
@@ -58,6 +86,7 @@ pub enum Dialect {
 /// A named ACL: entries by sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Acl {
+    pub kind: AclKind,
     pub entries: BTreeMap<u32, Entry>,
     /// NX-OS `statistics per-entry`.
     pub statistics: bool,
@@ -201,6 +230,16 @@ const FLAGS: &[&str] = &[
     "timestamp-reply",
     "timestamp-request",
 ];
+/// IPv6 protocols and ICMPv6 messages the lab takes.
+const PROTOCOLS6: &[&str] = &["ipv6", "tcp", "udp", "icmp", "ahp", "esp", "pcp", "sctp"];
+const FLAGS6: &[&str] = &[
+    "echo-request",
+    "nd-na",
+    "nd-ns",
+    "router-solicitation",
+    "router-advertisement",
+];
+
 /// Flags that take one argument.
 const FLAGS_WITH_ARG: &[&str] = &["dscp", "precedence", "tos", "ttl", "time-range"];
 
@@ -299,6 +338,61 @@ fn parse_addr(t: &mut Tokens<'_>, dialect: Dialect) -> Result<Addr, BadToken> {
     Ok(wild(a, w))
 }
 
+/// A standard entry's source: `any`, `host A`, `A` (a host) or `A W`.
+fn parse_std_addr(t: &mut Tokens<'_>) -> Result<Addr, BadToken> {
+    let tok = t.next()?;
+    match tok {
+        "any" => Ok(Addr::Any),
+        "host" => {
+            let a: Ipv4Addr = t.next()?.parse().map_err(|_| t.bad())?;
+            Ok(Addr::Wild(a, Ipv4Addr::UNSPECIFIED))
+        }
+        _ => {
+            let a: Ipv4Addr = tok.parse().map_err(|_| t.bad())?;
+            match t.peek().map(str::parse::<Ipv4Addr>) {
+                Some(Ok(w)) => {
+                    t.pos += 1;
+                    Ok(wild(a, w))
+                }
+                _ => Ok(Addr::Wild(a, Ipv4Addr::UNSPECIFIED)),
+            }
+        }
+    }
+}
+
+/// An IPv6 address: `any`, `host X`, `X/LEN`.
+fn parse_addr6(t: &mut Tokens<'_>) -> Result<Addr, BadToken> {
+    let tok = t.next()?;
+    if tok == "any" {
+        return Ok(Addr::Any);
+    }
+    let (a, len) = if tok == "host" {
+        (t.next()?, "128")
+    } else {
+        tok.split_once('/').ok_or_else(|| t.bad())?
+    };
+    let a: Ipv6Addr = a.parse().map_err(|_| t.bad())?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or_else(|| t.bad())?;
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    Ok(Addr::V6(Ipv6Addr::from(u128::from(a) & mask), len))
+}
+
+fn parse_any(t: &mut Tokens<'_>, dialect: Dialect, v6: bool) -> Result<Addr, BadToken> {
+    if v6 {
+        parse_addr6(t)
+    } else {
+        parse_addr(t, dialect)
+    }
+}
+
 /// An address and wildcard as the device keeps them: the bits the
 /// wildcard ignores are cleared (`10.0.0.5 0.0.0.255` is `10.0.0.0 0.0.0.255`).
 fn wild(a: Ipv4Addr, w: Ipv4Addr) -> Addr {
@@ -336,12 +430,29 @@ fn parse_ports(t: &mut Tokens<'_>, proto: &str) -> Result<Option<Ports>, BadToke
 
 /// Parses one entry line as typed in ACL config mode (`[SEQ] permit ...`,
 /// `remark ...`). Returns the sequence number if one was given.
-pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry), BadToken> {
+pub fn parse_entry(
+    line: &str,
+    dialect: Dialect,
+    kind: AclKind,
+) -> Result<(Option<u32>, Entry), BadToken> {
     let items: Vec<&str> = line.split_whitespace().collect();
     let mut t = Tokens { items, pos: 0 };
     let mut seq = None;
     let mut first = t.next()?;
-    if let Ok(n) = first.parse::<u32>() {
+    // IOS IPv6 numbers an entry with `sequence N`; a bare number is wrong.
+    let ios6 = dialect == Dialect::Ios && kind == AclKind::Ipv6;
+    if ios6 && first == "sequence" {
+        first = t.next()?;
+        let n: u32 = first.parse().map_err(|_| t.bad())?;
+        if n == 0 {
+            return Err(t.bad());
+        }
+        seq = Some(n);
+        first = t.next()?;
+    } else if let Ok(n) = first.parse::<u32>() {
+        if ios6 {
+            return Err(t.bad());
+        }
         if n == 0 || n > 2_147_483_647 {
             return Err(t.bad());
         }
@@ -360,15 +471,46 @@ pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry),
             }
             Ok((seq, Entry::Remark(text.to_string())))
         }
+        "permit" | "deny" if kind == AclKind::Standard => {
+            let src = parse_std_addr(&mut t)?;
+            let log = match t.peek() {
+                None => false,
+                Some("log") => {
+                    t.pos += 1;
+                    true
+                }
+                Some(_) => {
+                    t.pos += 1;
+                    return Err(t.bad());
+                }
+            };
+            if t.peek().is_some() {
+                t.pos += 1;
+                return Err(t.bad());
+            }
+            Ok((
+                seq,
+                Entry::Std {
+                    permit: first == "permit",
+                    src,
+                    log,
+                },
+            ))
+        }
         "permit" | "deny" => {
             let proto = t.next()?;
-            let proto_ok = PROTOCOLS.contains(&proto) || proto.parse::<u8>().is_ok();
+            let v6 = kind == AclKind::Ipv6;
+            let proto_ok = if v6 {
+                PROTOCOLS6.contains(&proto)
+            } else {
+                PROTOCOLS.contains(&proto)
+            } || proto.parse::<u8>().is_ok();
             if !proto_ok {
                 return Err(t.bad());
             }
-            let src = parse_addr(&mut t, dialect)?;
+            let src = parse_any(&mut t, dialect, v6)?;
             let src_ports = parse_ports(&mut t, proto)?;
-            let dst = parse_addr(&mut t, dialect)?;
+            let dst = parse_any(&mut t, dialect, v6)?;
             let dst_ports = parse_ports(&mut t, proto)?;
             let mut flags = Vec::new();
             // ICMP: a message type by number, and maybe its code.
@@ -386,7 +528,7 @@ pub fn parse_entry(line: &str, dialect: Dialect) -> Result<(Option<u32>, Entry),
             }
             while let Some(f) = t.peek() {
                 t.pos += 1;
-                if FLAGS.contains(&f) {
+                if FLAGS.contains(&f) || (v6 && FLAGS6.contains(&f)) {
                     flags.push(f.to_string());
                 } else if FLAGS_WITH_ARG.contains(&f) {
                     let arg = t.next()?;
@@ -423,7 +565,7 @@ impl Entry {
                     _ => None,
                 })
                 .collect(),
-            Entry::Remark(_) => Vec::new(),
+            Entry::Remark(_) | Entry::Std { .. } => Vec::new(),
         }
     }
 }
@@ -436,6 +578,16 @@ fn contiguous_prefix(w: Ipv4Addr) -> Option<u32> {
 fn render_addr(out: &mut String, a: &Addr, dialect: Dialect) {
     match (a, dialect) {
         (Addr::Any, _) => out.push_str("any"),
+        // IOS prints IPv6 addresses in capitals, NX-OS in lower case.
+        (Addr::V6(ip, 128), Dialect::Ios) => {
+            let _ = write!(out, "host {}", ip.to_string().to_uppercase());
+        }
+        (Addr::V6(ip, len), Dialect::Ios) => {
+            let _ = write!(out, "{}/{len}", ip.to_string().to_uppercase());
+        }
+        (Addr::V6(ip, len), Dialect::Nxos) => {
+            let _ = write!(out, "{ip}/{len}");
+        }
         (Addr::Group(name), Dialect::Ios) => {
             let _ = write!(out, "object-group {name}");
         }
@@ -479,6 +631,20 @@ fn render_ports(out: &mut String, p: &Option<Ports>, proto: &str) {
 pub fn render(entry: &Entry, dialect: Dialect) -> String {
     match entry {
         Entry::Remark(r) => format!("remark {r}"),
+        Entry::Std { permit, src, log } => {
+            let mut out = String::from(if *permit { "permit " } else { "deny " });
+            match src {
+                // The running config shows a host as the bare address.
+                Addr::Wild(ip, w) if w.is_unspecified() => {
+                    let _ = write!(out, "{ip}");
+                }
+                other => render_addr(&mut out, other, Dialect::Ios),
+            }
+            if *log {
+                out.push_str(" log");
+            }
+            out
+        }
         Entry::Ace(a) => {
             let mut out = String::from(if a.permit { "permit " } else { "deny " });
             out.push_str(&a.proto);
@@ -502,7 +668,12 @@ mod tests {
     use super::*;
 
     fn ios(line: &str) -> String {
-        render(&parse_entry(line, Dialect::Ios).unwrap().1, Dialect::Ios)
+        render(
+            &parse_entry(line, Dialect::Ios, AclKind::Extended)
+                .unwrap()
+                .1,
+            Dialect::Ios,
+        )
     }
 
     #[test]
@@ -523,6 +694,7 @@ mod tests {
         let (_, e) = parse_entry(
             "permit tcp 10.0.0.0 0.0.0.255 host 192.0.2.1 eq www",
             Dialect::Nxos,
+            AclKind::Extended,
         )
         .unwrap();
         assert_eq!(
@@ -534,22 +706,55 @@ mod tests {
     #[test]
     fn errors_point_at_the_bad_token() {
         assert_eq!(
-            parse_entry("permti tcp any any", Dialect::Ios)
+            parse_entry("permti tcp any any", Dialect::Ios, AclKind::Extended)
                 .unwrap_err()
                 .index,
             0
         );
         assert_eq!(
-            parse_entry("permit tcp any any eq sshh", Dialect::Ios)
-                .unwrap_err()
-                .index,
+            parse_entry(
+                "permit tcp any any eq sshh",
+                Dialect::Ios,
+                AclKind::Extended
+            )
+            .unwrap_err()
+            .index,
             5
         );
         assert!(
-            parse_entry("permit tcp any", Dialect::Ios)
+            parse_entry("permit tcp any", Dialect::Ios, AclKind::Extended)
                 .unwrap_err()
                 .incomplete
         );
-        assert!(parse_entry("permit ip 10.0.0.0/8 any", Dialect::Ios).is_err());
+        assert!(parse_entry("permit ip 10.0.0.0/8 any", Dialect::Ios, AclKind::Extended).is_err());
+    }
+
+    #[test]
+    fn standard_and_ipv6_entries() {
+        let std = |l: &str| {
+            parse_entry(l, Dialect::Ios, AclKind::Standard).map(|(_, e)| render(&e, Dialect::Ios))
+        };
+        assert_eq!(std("permit host 10.0.0.1").unwrap(), "permit 10.0.0.1");
+        assert_eq!(
+            std("deny 10.0.0.7 0.0.0.255 log").unwrap(),
+            "deny 10.0.0.0 0.0.0.255 log"
+        );
+        assert!(std("permit tcp any any").is_err());
+        let v6 = |l: &str, d| parse_entry(l, d, AclKind::Ipv6).map(|(s, e)| (s, render(&e, d)));
+        assert_eq!(
+            v6(
+                "sequence 20 permit tcp 2001:db8::/32 any eq 22",
+                Dialect::Ios
+            )
+            .unwrap(),
+            (Some(20), "permit tcp 2001:DB8::/32 any eq 22".to_string())
+        );
+        assert!(v6("20 permit ipv6 any any", Dialect::Ios).is_err());
+        assert_eq!(
+            v6("20 permit ipv6 host 2001:DB8::1 any", Dialect::Nxos).unwrap(),
+            (Some(20), "permit ipv6 2001:db8::1/128 any".to_string())
+        );
+        assert!(v6("permit ip any any", Dialect::Nxos).is_err());
+        assert!(v6("permit ipv6 10.0.0.0/8 any", Dialect::Nxos).is_err());
     }
 }

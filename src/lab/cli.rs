@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::acl::Dialect;
+use super::acl::{AclKind, Dialect};
 use super::modem::Modem;
 use super::{LabDevice, LabShared};
 
@@ -22,8 +22,10 @@ pub enum Mode {
 pub enum ConfigMode {
     Global,
     Interface(String),
-    /// ACL entry mode for the named ACL.
-    Acl(String),
+    /// ACL entry mode for the ACL of this kind and name.
+    Acl(AclKind, String),
+    /// `line vty …`.
+    Line,
     Archive,
 }
 
@@ -195,7 +197,10 @@ impl Cli {
                         match c {
                             ConfigMode::Global => "config",
                             ConfigMode::Interface(_) => "config-if",
-                            ConfigMode::Acl(_) => "config-ext-nacl",
+                            ConfigMode::Acl(AclKind::Extended, _) => "config-ext-nacl",
+                            ConfigMode::Acl(AclKind::Standard, _) => "config-std-nacl",
+                            ConfigMode::Acl(AclKind::Ipv6, _) => "config-ipv6-acl",
+                            ConfigMode::Line => "config-line",
                             ConfigMode::Archive => "config-archive",
                         }
                     ),
@@ -214,7 +219,9 @@ impl Cli {
                         match c {
                             ConfigMode::Global => "",
                             ConfigMode::Interface(_) => "-if",
-                            ConfigMode::Acl(_) => "-acl",
+                            ConfigMode::Acl(AclKind::Ipv6, _) => "-ipv6-acl",
+                            ConfigMode::Acl(..) => "-acl",
+                            ConfigMode::Line => "-line",
                             ConfigMode::Archive => "",
                         }
                     ),
@@ -286,9 +293,33 @@ fn filter_regex(pattern: &str) -> Option<Arc<regex::Regex>> {
     if compiled.len() >= 1024 {
         compiled.clear();
     }
-    let re = regex::Regex::new(pattern).ok().map(Arc::new);
+    let re = regex::Regex::new(&ios_regex(pattern)).ok().map(Arc::new);
     compiled.insert(pattern.to_string(), re.clone());
     re
+}
+
+/// IOS's regular expressions: `_` matches a delimiter (start, end, space,
+/// comma, brace, parenthesis), not an underscore; `\_` is an underscore.
+fn ios_regex(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut escaped = false;
+    for c in pattern.chars() {
+        match (c, escaped) {
+            ('_', false) => out.push_str("(?:^|$|[ ,(){}])"),
+            ('\\', false) => {
+                escaped = true;
+                continue;
+            }
+            ('_', true) => out.push('_'),
+            (c, true) => {
+                out.push('\\');
+                out.push(c);
+            }
+            (c, false) => out.push(c),
+        }
+        escaped = false;
+    }
+    out
 }
 
 pub fn filter_output(text: &str, filter: &str) -> Option<String> {
@@ -353,5 +384,13 @@ mod tests {
         let t = "a\r\n b\r\nc x\r\n d\r\n";
         assert_eq!(filter_output(t, "include x").unwrap(), "c x\r\n");
         assert_eq!(filter_output(t, "section ^c").unwrap(), "c x\r\n d\r\n");
+        // IOS: `_` is a delimiter, not an underscore.
+        let acls = "access-list 10 permit any\r\naccess-list 101 permit ip any any\r\nA_B\r\n";
+        assert_eq!(
+            filter_output(acls, "include ^access-list 10_").unwrap(),
+            "access-list 10 permit any\r\n"
+        );
+        assert_eq!(filter_output(acls, "include A_B").unwrap(), "");
+        assert_eq!(filter_output(acls, "include A\\_B").unwrap(), "A_B\r\n");
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::acl::{Acl, Dialect};
+use super::acl::{Acl, AclKind, Dialect};
 use super::modem::ModemLine;
 use crate::platform::Platform;
 
@@ -15,14 +15,42 @@ pub struct Interface {
     pub description: Option<String>,
     pub access_in: Option<String>,
     pub access_out: Option<String>,
+    /// `ipv6 traffic-filter NAME in|out`.
+    pub filter6_in: Option<String>,
+    pub filter6_out: Option<String>,
+}
+
+impl Interface {
+    pub fn new(name: String) -> Interface {
+        Interface {
+            name,
+            description: None,
+            access_in: None,
+            access_out: None,
+            filter6_in: None,
+            filter6_out: None,
+        }
+    }
+}
+
+/// The vty lines' filters: `access-class NAME in`, `ipv6 access-class
+/// NAME in` (on IOS under `line vty 0 4`, on NX-OS under `line vty`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vty {
+    pub class_in: Option<String>,
+    pub class6_in: Option<String>,
 }
 
 /// The part of the state that `write memory`, checkpoints and reverts copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunningConfig {
     pub hostname: String,
+    /// IPv4 ACLs, extended and standard (numbered ones under their number).
     pub acls: BTreeMap<String, Acl>,
+    /// IPv6 ACLs (a namespace of their own).
+    pub acls6: BTreeMap<String, Acl>,
     pub interfaces: Vec<Interface>,
+    pub vty: Vty,
     /// IOS `archive` / `path ...`: required for the revert timer.
     pub archive_path: Option<String>,
     /// Network object-groups (IOS `object-group network`, NX-OS
@@ -32,15 +60,36 @@ pub struct RunningConfig {
 }
 
 impl RunningConfig {
-    /// An interface bound to an ACL that is absent or has no permit/deny
-    /// entry filters nothing (or everything, by accident): "unprotected".
+    /// An interface or the vty lines bound to an ACL that is absent or
+    /// has no permit/deny entry filters nothing (or everything, by
+    /// accident): "unprotected". IPv4 and IPv6 bindings alike.
     pub fn unprotected(&self) -> bool {
-        self.interfaces.iter().any(|i| {
-            [&i.access_in, &i.access_out]
-                .into_iter()
-                .flatten()
-                .any(|name| self.acls.get(name).is_none_or(|a| !a.has_ace()))
-        })
+        let empty = |table: &BTreeMap<String, Acl>, name: &String| {
+            table.get(name).is_none_or(|a| !a.has_ace())
+        };
+        let v4 = self
+            .interfaces
+            .iter()
+            .flat_map(|i| [&i.access_in, &i.access_out])
+            .chain([&self.vty.class_in])
+            .flatten()
+            .any(|n| empty(&self.acls, n));
+        let v6 = self
+            .interfaces
+            .iter()
+            .flat_map(|i| [&i.filter6_in, &i.filter6_out])
+            .chain([&self.vty.class6_in])
+            .flatten()
+            .any(|n| empty(&self.acls6, n));
+        v4 || v6
+    }
+
+    /// The ACL table of a kind: IPv4 or IPv6.
+    pub fn table(&mut self, kind: AclKind) -> &mut BTreeMap<String, Acl> {
+        match kind {
+            AclKind::Ipv6 => &mut self.acls6,
+            _ => &mut self.acls,
+        }
     }
 
     pub fn interface_mut(&mut self, name: &str) -> Option<&mut Interface> {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::acl::{Dialect, Entry, render};
+use super::acl::{AclKind, Addr, Dialect, Entry, render};
 use super::cli::{Cli, ConfigMode, Mode, Question, Reply, Telnet, Then, Words, filter_output};
 use super::device::RunningConfig;
 use super::modem::Modem;
@@ -30,26 +30,61 @@ pub fn show_version(host: &str) -> String {
     )
 }
 
-/// Extended ACLs as `show ip access-lists` prints them (remarks are not shown).
-pub fn show_acls(rc: &RunningConfig, name: Option<&str>) -> String {
+/// The entry as the running config shows it: IOS pads `deny` to line up
+/// with `permit`.
+fn padded(e: &Entry) -> String {
+    render(e, Dialect::Ios).replacen("deny ", "deny   ", 1)
+}
+
+/// A hit counter on some entries, as a busy device shows.
+fn matches(seq: u32) -> String {
+    if seq % 20 == 10 {
+        format!(" ({} matches)", seq * 7)
+    } else {
+        String::new()
+    }
+}
+
+/// ACLs as `show access-lists` prints them (remarks are not shown):
+/// IPv4 (`ip` = true), IPv6 (`v6` = true), or both.
+pub fn show_acls_of(rc: &RunningConfig, name: Option<&str>, ip: bool, v6: bool) -> String {
     let mut out = String::new();
-    for (n, acl) in &rc.acls {
+    let tables = [(ip, &rc.acls), (v6, &rc.acls6)];
+    for (n, acl) in tables.into_iter().filter(|t| t.0).flat_map(|t| t.1) {
         if name.is_some_and(|x| x != n) {
             continue;
         }
-        let _ = write!(out, "Extended IP access list {n}\r\n");
-        for (seq, e) in &acl.entries {
-            if let Entry::Ace(_) = e {
-                let matches = if seq % 20 == 10 {
-                    format!(" ({} matches)", seq * 7)
-                } else {
-                    String::new()
-                };
-                let _ = write!(out, "    {seq} {}{matches}\r\n", render(e, Dialect::Ios));
-            }
+        let title = match acl.kind {
+            AclKind::Extended => "Extended IP",
+            AclKind::Standard => "Standard IP",
+            AclKind::Ipv6 => "IPv6",
+        };
+        let _ = write!(out, "{title} access list {n}\r\n");
+        for (seq, e) in acl.entries.iter().filter(|(_, e)| e.is_ace()) {
+            let text = render(e, Dialect::Ios);
+            let _ = match (acl.kind, e) {
+                (AclKind::Ipv6, _) => write!(out, "    {text}{} sequence {seq}\r\n", matches(*seq)),
+                // `permit 10.0.0.0, wildcard bits 0.0.0.255`
+                (
+                    AclKind::Standard,
+                    Entry::Std {
+                        src: Addr::Wild(ip, w),
+                        ..
+                    },
+                ) if !w.is_unspecified() => {
+                    let text =
+                        text.replacen(&format!("{ip} {w}"), &format!("{ip}, wildcard bits {w}"), 1);
+                    write!(out, "    {seq} {text}{}\r\n", matches(*seq))
+                }
+                _ => write!(out, "    {seq} {text}{}\r\n", matches(*seq)),
+            };
         }
     }
     out
+}
+
+pub fn show_acls(rc: &RunningConfig, name: Option<&str>) -> String {
+    show_acls_of(rc, name, true, false)
 }
 
 fn run_body(rc: &RunningConfig) -> String {
@@ -76,27 +111,57 @@ fn run_body(rc: &RunningConfig) -> String {
             " ip address 10.{}.{idx}.1 255.255.255.0\r\n",
             rc.hostname.len()
         );
-        if let Some(a) = &i.access_in {
-            let _ = write!(out, " ip access-group {a} in\r\n");
-        }
-        if let Some(a) = &i.access_out {
-            let _ = write!(out, " ip access-group {a} out\r\n");
+        for (word, acl, dir) in [
+            ("ip access-group", &i.access_in, "in"),
+            ("ip access-group", &i.access_out, "out"),
+            ("ipv6 traffic-filter", &i.filter6_in, "in"),
+            ("ipv6 traffic-filter", &i.filter6_out, "out"),
+        ] {
+            if let Some(a) = acl {
+                let _ = write!(out, " {word} {a} {dir}\r\n");
+            }
         }
         out.push_str("!\r\n");
     }
+    // Named ACLs as blocks; numbered ones as `access-list N …` lines.
     for (n, acl) in &rc.acls {
-        let _ = write!(out, "ip access-list extended {n}\r\n");
+        if n.parse::<u32>().is_ok() {
+            continue;
+        }
+        let kind = if acl.kind == AclKind::Standard {
+            "standard"
+        } else {
+            "extended"
+        };
+        let _ = write!(out, "ip access-list {kind} {n}\r\n");
         for e in acl.entries.values() {
-            // IOS pads `deny` to line up with `permit` in the running config.
-            let text = render(e, Dialect::Ios).replacen("deny ", "deny   ", 1);
-            let _ = write!(out, " {text}\r\n");
+            let _ = write!(out, " {}\r\n", padded(e));
+        }
+        out.push_str("!\r\n");
+    }
+    for (n, acl) in rc.acls.iter().filter(|(n, _)| n.parse::<u32>().is_ok()) {
+        for e in acl.entries.values() {
+            let _ = write!(out, "access-list {n} {}\r\n", padded(e));
+        }
+    }
+    for (n, acl) in &rc.acls6 {
+        let _ = write!(out, "ipv6 access-list {n}\r\n");
+        for e in acl.entries.values() {
+            let _ = write!(out, " {}\r\n", render(e, Dialect::Ios));
         }
         out.push_str("!\r\n");
     }
     out.push_str(
         "banner motd ^C\r\n# Authorised access only. Lab device: changes are logged. #\r\n^C\r\n!\r\n\
-         line con 0\r\nline vty 0 4\r\n login local\r\n transport input ssh\r\n!\r\nend\r\n",
+         line con 0\r\nline vty 0 4\r\n",
     );
+    if let Some(a) = &rc.vty.class_in {
+        let _ = write!(out, " access-class {a} in\r\n");
+    }
+    if let Some(a) = &rc.vty.class6_in {
+        let _ = write!(out, " ipv6 access-class {a} in\r\n");
+    }
+    out.push_str(" login local\r\n transport input ssh\r\n!\r\nend\r\n");
     out
 }
 
@@ -354,6 +419,7 @@ const SHOW_USER: &[(&str, usize)] = &[
     ("terminal", 2),
     ("users", 2),
     ("object-group", 2),
+    ("ipv6", 4),
 ];
 const SHOW_PRIVILEGED: &[(&str, usize)] =
     &[("running-config", 2), ("startup-config", 2), ("archive", 2)];
@@ -373,7 +439,16 @@ fn show(cli: &mut Cli, w: &Words<'_>) -> Reply {
         "version" => Reply::text(show_version(&rc.hostname)),
         "running-config" => Reply::text(show_running(rc)),
         "startup-config" => Reply::text(show_startup(&st.startup)),
-        "access-lists" => Reply::text(show_acls(rc, w.get(2))),
+        "access-lists" => Reply::text(show_acls_of(rc, w.get(2), true, true)),
+        "ipv6" => match w.get(2) {
+            Some(a) if super::cli::abbrev(a, "access-list", 3) => {
+                Reply::text(show_acls_of(rc, w.get(3), false, true))
+            }
+            _ => {
+                drop(st);
+                cli.invalid(w, 2)
+            }
+        },
         "object-group" => Reply::text(
             rc.object_groups
                 .iter()

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use acl::AclKind;
 pub use modem::{branch_number, call_result};
 pub use spec::{DeviceFaults, Fault, FaultKind, LabSpec};
 pub use stats::{DeviceStats, LOCK_IT_DOWN, LabStats};
@@ -48,7 +49,7 @@ pub fn entry_as_shown(line: &str, platform: Platform) -> Result<String, usize> {
         Platform::CiscoIos => acl::Dialect::Ios,
         Platform::CiscoNxos => acl::Dialect::Nxos,
     };
-    acl::parse_entry(line, dialect)
+    acl::parse_entry(line, dialect, acl::AclKind::Extended)
         .map(|(_, entry)| acl::render(&entry, dialect))
         .map_err(|bad| bad.index)
 }
@@ -193,15 +194,7 @@ fn initial_config(name: &str, platform: Platform, index: usize) -> RunningConfig
         Platform::CiscoIos => (0..4).map(|i| format!("GigabitEthernet0/{i}")).collect(),
         Platform::CiscoNxos => (1..=4).map(|i| format!("Ethernet1/{i}")).collect(),
     };
-    let mut interfaces: Vec<Interface> = names
-        .into_iter()
-        .map(|n| Interface {
-            name: n,
-            description: None,
-            access_in: None,
-            access_out: None,
-        })
-        .collect();
+    let mut interfaces: Vec<Interface> = names.into_iter().map(Interface::new).collect();
     let dialect = match platform {
         Platform::CiscoIos => acl::Dialect::Ios,
         Platform::CiscoNxos => acl::Dialect::Nxos,
@@ -213,7 +206,7 @@ fn initial_config(name: &str, platform: Platform, index: usize) -> RunningConfig
             ..Default::default()
         };
         for l in lines {
-            if let Ok((_, e)) = acl::parse_entry(l, dialect) {
+            if let Ok((_, e)) = acl::parse_entry(l, dialect, acl::AclKind::Extended) {
                 let seq = a.next_seq();
                 a.entries.insert(seq, e);
             }
@@ -245,7 +238,9 @@ fn initial_config(name: &str, platform: Platform, index: usize) -> RunningConfig
     RunningConfig {
         hostname: name.to_string(),
         acls,
+        acls6: BTreeMap::new(),
         interfaces,
+        vty: Default::default(),
         archive_path: (platform == Platform::CiscoIos).then(|| "flash:archive".to_string()),
         object_groups: Default::default(),
     }
@@ -384,27 +379,69 @@ impl Lab {
         })
     }
 
-    /// Gives `device` the ACL `name` with these entries (sequence numbers
-    /// 10, 20, … unless a line has its own), in its running and startup
-    /// config, as if an engineer had configured and saved it: the "before"
-    /// of a test. Bindings stay as they are.
+    /// Gives `device` the extended ACL `name` with these entries (sequence
+    /// numbers 10, 20, … unless a line has its own), in its running and
+    /// startup config, as if an engineer had configured and saved it: the
+    /// "before" of a test. Bindings stay as they are.
     pub fn seed_acl(&self, device: &str, name: &str, lines: &[&str]) -> Result<(), String> {
+        self.seed_acl_of(device, AclKind::Extended, name, lines)
+    }
+
+    /// [`Lab::seed_acl`] for an ACL of any kind (IOS: numbered when the
+    /// name is a number; IPv6 lines with `sequence N` on IOS).
+    pub fn seed_acl_of(
+        &self,
+        device: &str,
+        kind: AclKind,
+        name: &str,
+        lines: &[&str],
+    ) -> Result<(), String> {
         let dev = self
             .device(device)
             .ok_or_else(|| format!("no device {device}"))?;
         let mut st = dev.lock();
         let dialect = st.dialect();
         let mut a = acl::Acl {
+            kind,
             statistics: dev.platform == Platform::CiscoNxos,
             ..Default::default()
         };
         for l in lines {
-            let (seq, e) = acl::parse_entry(l, dialect)
+            let (seq, e) = acl::parse_entry(l, dialect, kind)
                 .map_err(|b| format!("{device}: \"{l}\" is not an entry (word {})", b.index))?;
             let seq = seq.unwrap_or_else(|| a.next_seq());
             a.entries.insert(seq, e);
         }
-        st.mutate(|rc| rc.acls.insert(name.to_string(), a));
+        st.mutate(|rc| rc.table(kind).insert(name.to_string(), a));
+        st.startup = st.running.clone();
+        Ok(())
+    }
+
+    /// Binds ACL `name` of `kind` (saved): inbound on interface number
+    /// `interface` (`ip access-group` / `ipv6 traffic-filter`), or, with
+    /// `None`, on the vty lines (`access-class` / `ipv6 access-class`).
+    pub fn bind(
+        &self,
+        device: &str,
+        kind: AclKind,
+        name: &str,
+        interface: Option<usize>,
+    ) -> Result<(), String> {
+        let dev = self
+            .device(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        let mut st = dev.lock();
+        let v6 = kind == AclKind::Ipv6;
+        let name = Some(name.to_string());
+        st.mutate(|rc| match interface {
+            Some(k) => match rc.interfaces.get_mut(k) {
+                Some(i) if v6 => i.filter6_in = name,
+                Some(i) => i.access_in = name,
+                None => {}
+            },
+            None if v6 => rc.vty.class6_in = name,
+            None => rc.vty.class_in = name,
+        });
         st.startup = st.running.clone();
         Ok(())
     }
@@ -442,10 +479,15 @@ impl Lab {
     /// The sequence numbers and entries of `device`'s ACL `name` as the
     /// device holds them (remarks included), or `None`.
     pub fn acl(&self, device: &str, name: &str) -> Option<Vec<(u32, String)>> {
+        self.acl_of(device, AclKind::Extended, name)
+    }
+
+    /// [`Lab::acl`] for an ACL of any kind.
+    pub fn acl_of(&self, device: &str, kind: AclKind, name: &str) -> Option<Vec<(u32, String)>> {
         let dev = self.device(device)?;
-        let st = dev.lock();
+        let mut st = dev.lock();
         let dialect = st.dialect();
-        st.running.acls.get(name).map(|a| {
+        st.running.table(kind).get(name).map(|a| {
             a.entries
                 .iter()
                 .map(|(s, e)| (*s, acl::render(e, dialect)))

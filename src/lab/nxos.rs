@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::acl::{Dialect, render};
 use super::cli::{Cli, ConfigMode, Mode, Reply, Then, Words, abbrev, filter_output};
-use super::device::RunningConfig;
+use super::device::{Interface, RunningConfig, Vty};
 
 const ENTER_CONFIG: &str = "Enter configuration commands, one per line. End with CNTL/Z.\r\n";
 
@@ -22,17 +22,63 @@ fn show_version(host: &str) -> String {
 
 pub fn show_acls(rc: &RunningConfig, name: Option<&str>) -> String {
     let mut out = String::new();
-    for (n, acl) in &rc.acls {
-        if name.is_some_and(|x| x != n) {
-            continue;
+    let tables = [("IP", &rc.acls), ("IPV6", &rc.acls6)];
+    for (title, table) in tables {
+        for (n, acl) in table {
+            if name.is_some_and(|x| x != n) {
+                continue;
+            }
+            let _ = write!(out, "\r\n{title} access list {n}\r\n");
+            if acl.statistics {
+                out.push_str("        statistics per-entry\r\n");
+            }
+            for (seq, e) in &acl.entries {
+                let _ = write!(out, "        {seq} {}\r\n", render(e, Dialect::Nxos));
+            }
         }
-        let _ = write!(out, "\r\nIP access list {n}\r\n");
-        if acl.statistics {
-            out.push_str("        statistics per-entry\r\n");
+    }
+    out
+}
+
+/// Every ACL, IPv4 then IPv6, as the running config shows them.
+fn acl_blocks(rc: &RunningConfig, out: &mut String) {
+    for (v, table) in [("ip", &rc.acls), ("ipv6", &rc.acls6)] {
+        for (n, acl) in table {
+            let _ = write!(out, "{v} access-list {n}\r\n");
+            if acl.statistics {
+                out.push_str("  statistics per-entry\r\n");
+            }
+            for (seq, e) in &acl.entries {
+                let _ = write!(out, "  {seq} {}\r\n", render(e, Dialect::Nxos));
+            }
         }
-        for (seq, e) in &acl.entries {
-            let _ = write!(out, "        {seq} {}\r\n", render(e, Dialect::Nxos));
+    }
+}
+
+/// An interface's ACL bindings, IPv4 and IPv6.
+fn bindings(i: &Interface) -> String {
+    let mut out = String::new();
+    for (word, acl, dir) in [
+        ("ip access-group", &i.access_in, "in"),
+        ("ip access-group", &i.access_out, "out"),
+        ("ipv6 traffic-filter", &i.filter6_in, "in"),
+        ("ipv6 traffic-filter", &i.filter6_out, "out"),
+    ] {
+        if let Some(a) = acl {
+            let _ = write!(out, "  {word} {a} {dir}\r\n");
         }
+    }
+    out
+}
+
+/// `line vty` with its access-classes.
+fn vty(rc: &RunningConfig) -> String {
+    let mut out = String::from("line vty\r\n");
+    if let Some(a) = &rc.vty.class_in {
+        let _ = write!(out, "  access-class {a} in\r\n");
+    }
+    if let Some(a) = &rc.vty.class6_in {
+        let _ = write!(out, "  ipv6 access-class {a} in\r\n");
     }
     out
 }
@@ -41,26 +87,15 @@ fn aclmgr(rc: &RunningConfig) -> String {
     let mut out = String::from(
         "\r\n!Command: show running-config aclmgr\r\n!Running configuration last done at: Wed Nov 25 01:02:03 2026\r\n!Time: Wed Nov 25 02:03:04 2026\r\n\r\nversion 9.3(8) Bios:version 07.69\r\n",
     );
-    for (n, acl) in &rc.acls {
-        let _ = write!(out, "ip access-list {n}\r\n");
-        if acl.statistics {
-            out.push_str("  statistics per-entry\r\n");
-        }
-        for (seq, e) in &acl.entries {
-            let _ = write!(out, "  {seq} {}\r\n", render(e, Dialect::Nxos));
+    acl_blocks(rc, &mut out);
+    for i in &rc.interfaces {
+        let b = bindings(i);
+        if !b.is_empty() {
+            let _ = write!(out, "\r\ninterface {}\r\n{b}", i.name);
         }
     }
-    for i in &rc.interfaces {
-        if i.access_in.is_none() && i.access_out.is_none() {
-            continue;
-        }
-        let _ = write!(out, "\r\ninterface {}\r\n", i.name);
-        if let Some(a) = &i.access_in {
-            let _ = write!(out, "  ip access-group {a} in\r\n");
-        }
-        if let Some(a) = &i.access_out {
-            let _ = write!(out, "  ip access-group {a} out\r\n");
-        }
+    if rc.vty != Vty::default() {
+        let _ = write!(out, "\r\n{}", vty(rc));
     }
     out.push_str("\r\n");
     out
@@ -75,15 +110,7 @@ fn running(rc: &RunningConfig) -> String {
         "hostname {}\r\nfeature ssh\r\n\r\nusername admin password 5 $5$LAB$notARealHash role network-admin\r\n\r\n",
         rc.hostname
     );
-    for (n, acl) in &rc.acls {
-        let _ = write!(out, "ip access-list {n}\r\n");
-        if acl.statistics {
-            out.push_str("  statistics per-entry\r\n");
-        }
-        for (seq, e) in &acl.entries {
-            let _ = write!(out, "  {seq} {}\r\n", render(e, Dialect::Nxos));
-        }
-    }
+    acl_blocks(rc, &mut out);
     for (idx, i) in rc.interfaces.iter().enumerate() {
         let _ = write!(out, "\r\ninterface {}\r\n", i.name);
         if let Some(d) = &i.description {
@@ -94,15 +121,10 @@ fn running(rc: &RunningConfig) -> String {
             "  no switchport\r\n  ip address 10.{}.{idx}.1/24\r\n",
             rc.hostname.len()
         );
-        if let Some(a) = &i.access_in {
-            let _ = write!(out, "  ip access-group {a} in\r\n");
-        }
-        if let Some(a) = &i.access_out {
-            let _ = write!(out, "  ip access-group {a} out\r\n");
-        }
+        out.push_str(&bindings(i));
         out.push_str("  no shutdown\r\n");
     }
-    out.push_str("\r\nline console\r\nline vty\r\n\r\n");
+    let _ = write!(out, "\r\nline console\r\n{}\r\n", vty(rc));
     out
 }
 

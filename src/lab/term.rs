@@ -80,7 +80,7 @@ impl Cli {
             let mut st = self.dev.lock();
             st.observed.config_lines += 1;
             let word = line.split_whitespace().next().unwrap_or("");
-            if matches!(mode, ConfigMode::Acl(_))
+            if matches!(mode, ConfigMode::Acl(..))
                 && !word.is_empty()
                 && !["exit", "end"].contains(&word.to_ascii_lowercase().as_str())
             {

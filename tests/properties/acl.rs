@@ -224,7 +224,7 @@ fn rule() -> impl Strategy<Value = Rule> {
 fn entry(line: &str) -> Result<Entry, TestCaseError> {
     parse_line(line)
         .map(|l| l.entry)
-        .map_err(|e| TestCaseError::fail(format!("{line:?} not read: {}", e.0)))
+        .map_err(|e| TestCaseError::fail(format!("{line:?} not read: {}", e.message)))
 }
 
 proptest! {
@@ -257,7 +257,7 @@ proptest! {
     #[test]
     fn remarks_are_sent_as_written_and_read_back(text in "[!-~]([ -~]{0,60}[!-~])?") {
         let line = format!("remark {text}");
-        let read = parse_line(&line).map_err(|e| TestCaseError::fail(e.0))?;
+        let read = parse_line(&line).map_err(|e| TestCaseError::fail(e.message))?;
         let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
         prop_assert_eq!(&read.text, &format!("remark {collapsed}"));
         prop_assert_eq!(&read.entry, &Entry::Remark(collapsed));

@@ -12,12 +12,80 @@ use super::super::doc::{At, Doc, Table};
 use super::super::{Config, JobKind};
 use super::jobs::read_on_drift;
 use super::vars::{self, Vars};
+use crate::jobs::acl::Family;
+
+/// How entries of `family` are written.
+fn family_hint(family: Family) -> &'static str {
+    match family {
+        Family::Extended => {
+            "an extended entry is `permit|deny PROTOCOL SOURCE [PORTS] DESTINATION [PORTS] [OPTIONS]`; addresses `any`, `host A`, `A WILDCARD` or `A/LEN`; ports as numbers or IOS names (www, domain, ...)"
+        }
+        Family::Standard => {
+            "a standard entry is `permit|deny SOURCE [log]`, SOURCE `any`, `host A`, `A` or `A WILDCARD`"
+        }
+        Family::Ipv6 => {
+            "an IPv6 entry is `permit|deny PROTOCOL SOURCE [PORTS] DESTINATION [PORTS] [OPTIONS]` with protocol `ipv6`, `tcp`, `udp`, `icmp`…; addresses `any`, `host A` or `A/LEN`"
+        }
+    }
+}
 
 /// What rendering a templated ACL needs once the job's devices are known.
 pub(super) struct AclSource {
     lines: At<String>,
     vars: Vars,
     path: String,
+    family: Family,
+}
+
+/// `family = "extended" | "standard" | "ipv6"`; a numbered ACL's number
+/// says its family (1–99, 1300–1999 standard; 100–199, 2000–2699
+/// extended), and a `family` that disagrees is a problem.
+fn read_family(t: &mut Table<'_, '_>, doc: &mut Doc<'_>, name: Option<&At<String>>) -> Family {
+    let given = t.string(doc, "family");
+    let stated = given.as_ref().and_then(|f| {
+        let family = Family::from_name(&f.value);
+        if family.is_none() {
+            doc.problem(
+                f.span.clone(),
+                t.key_path("family"),
+                format!("unknown ACL family \"{}\"", f.value),
+                Some("family is \"extended\" (the default), \"standard\" or \"ipv6\"".into()),
+            );
+        }
+        family
+    });
+    let number = name.and_then(|n| n.value.parse::<u32>().ok().map(|v| (n, v)));
+    match (number, stated) {
+        (Some((_, _)), Some(Family::Ipv6)) | (None, _) => stated.unwrap_or_default(),
+        (Some((n, v)), stated) => match Family::of_number(v) {
+            Some(implied) => {
+                if let (Some(f), Some(stated)) = (&given, stated)
+                    && stated != implied
+                {
+                    doc.problem(
+                        f.span.clone(),
+                        t.key_path("family"),
+                        format!(
+                            "ACL {v} is a numbered {} ACL, not {}",
+                            implied.name(),
+                            stated.name()
+                        ),
+                        Some("numbers 1-99 and 1300-1999 are standard, 100-199 and 2000-2699 extended: change the number, or remove `family`".into()),
+                    );
+                }
+                implied
+            }
+            None => {
+                doc.problem(
+                    n.span.clone(),
+                    t.key_path("acl_name"),
+                    format!("{v} is not the number of an IOS ACL"),
+                    Some("numbered ACLs are 1-99 and 1300-1999 (standard), 100-199 and 2000-2699 (extended); or give a name that starts with a letter".into()),
+                );
+                stated.unwrap_or_default()
+            }
+        },
+    }
 }
 
 /// Where line `n` (0-based) of a multi-line string value sits in the file.
@@ -49,7 +117,10 @@ pub(super) fn read_acl(
         "acl_name",
         "name the ACL to replace, e.g. acl_name = \"LOCK_IT_DOWN\"",
     );
-    if let Some(n) = &name {
+    let family = read_family(t, doc, name.as_ref());
+    if let Some(n) = &name
+        && n.value.parse::<u32>().is_err()
+    {
         let ok = n
             .value
             .chars()
@@ -60,7 +131,7 @@ pub(super) fn read_acl(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
-            doc.problem(n.span.clone(), t.key_path("acl_name"), format!("\"{}\" is not a usable ACL name", n.value), Some("start with a letter; use letters, digits, '-', '_', '.'; at most 64 characters".into()));
+            doc.problem(n.span.clone(), t.key_path("acl_name"), format!("\"{}\" is not a usable ACL name", n.value), Some("start with a letter; use letters, digits, '-', '_', '.'; at most 64 characters (or a number for an IOS numbered ACL)".into()));
         }
     }
     let lines = t.required_string(
@@ -86,6 +157,7 @@ pub(super) fn read_acl(
                 lines: l.clone(),
                 vars: job_vars,
                 path: path.clone(),
+                family,
             });
         } else {
             if let Some(v) = t.raw("vars") {
@@ -108,6 +180,7 @@ pub(super) fn read_acl(
                 &|i| spans[i].clone(),
                 l.span.clone(),
                 "",
+                family,
             );
         }
     }
@@ -123,6 +196,7 @@ pub(super) fn read_acl(
     (
         Some(JobKind::Acl {
             acl_name: name.value,
+            family,
             acl_lines: kept,
             per_device: BTreeMap::new(),
             save,
@@ -219,6 +293,7 @@ pub(super) fn render_per_device(
             &|n| spans[n].clone(),
             l.span.clone(),
             &format!("device {}: ", device.name),
+            source.family,
         );
         if doc_problems(doc) > before {
             // The rest of the fleet most likely fails the same way.
@@ -243,8 +318,9 @@ fn check_lines(
     span_of: &dyn Fn(usize) -> Range<usize>,
     whole: Range<usize>,
     prefix: &str,
+    family: Family,
 ) -> Vec<String> {
-    let Ok(entry) = Regex::new(r"^(\d+\s+)?(permit|deny|remark)(\s|$)") else {
+    let Ok(entry) = Regex::new(r"^((?:sequence\s+)?\d+\s+)?(permit|deny|remark)(\s|$)") else {
         return Vec::new();
     };
     let mut kept = Vec::new();
@@ -264,7 +340,15 @@ fn check_lines(
                 if c.get(2).is_some_and(|m| m.as_str() != "remark") {
                     entries += 1;
                 }
-                match c.get(1).and_then(|s| s.as_str().trim().parse::<u64>().ok()) {
+                let number = c.get(1).and_then(|s| {
+                    s.as_str()
+                        .trim()
+                        .trim_start_matches("sequence")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
+                match number {
                     Some(seq) => {
                         numbered += 1;
                         if seq == 0 || seq > 2_147_483_647 || seq <= last_seq {
@@ -279,13 +363,26 @@ fn check_lines(
                     }
                     None => unnumbered += 1,
                 }
-                match crate::jobs::acl::ace::parse_line(trimmed) {
-                    Err(e) => doc.problem(
-                        span_of(i),
-                        at.clone(),
-                        format!("{prefix}{}", e.0),
-                        Some("write ports as numbers or IOS names (www, domain, ...), addresses as `any`, `host A`, `A WILDCARD` or `A/LEN`".into()),
-                    ),
+                match crate::jobs::acl::ace::parse_entry(trimmed, family) {
+                    Err(e) => {
+                        // At the word the error is about, where it can be found.
+                        let line_span = span_of(i);
+                        let span = e
+                            .token
+                            .as_deref()
+                            .and_then(|tok| {
+                                let text = doc.src().get(line_span.clone())?;
+                                let pos = text.find(tok)?;
+                                Some(line_span.start + pos..line_span.start + pos + tok.len())
+                            })
+                            .unwrap_or(line_span);
+                        doc.problem(
+                            span,
+                            at.clone(),
+                            format!("{prefix}{}", e.message),
+                            Some(family_hint(family).into()),
+                        )
+                    }
                     Ok(parsed) if parsed.entry.is_rule() => {
                         if let Some((_, first)) = seen.iter().find(|(e, _)| *e == parsed.entry) {
                             doc.problem(

@@ -48,7 +48,9 @@ pub const DEFAULT_EXPECT: &str = r"User Access Verification|[Uu]sername: ?$|[Ll]
 /// Which keys belong to which kind, for "`X` only applies to kind = Y".
 fn key_kind(key: &str) -> Option<&'static str> {
     match key {
-        "acl_name" | "acl_lines" | "save" | "safety_net" | "revert_minutes" | "vars" => Some("acl"),
+        "acl_name" | "acl_lines" | "family" | "save" | "safety_net" | "revert_minutes" | "vars" => {
+            Some("acl")
+        }
         "lines" | "guard_time" => Some("pots"),
         "commands" => Some("exec"),
         "run" => Some("rollback"),
@@ -203,6 +205,25 @@ pub(super) fn read_jobs(
                 targets = config.select(&parsed);
             }
             (None, None) => {}
+        }
+        if let Some(JobKind::Acl { family, .. }) = &kind
+            && let Some(d) = targets
+                .iter()
+                .map(|&i| &config.devices[i])
+                .find(|d| !family.on(d.platform))
+        {
+            let span = t.raw("family").map_or(name.span.clone(), |v| v.span());
+            doc.problem(
+                span,
+                t.key_path("family"),
+                format!(
+                    "{} ({}) has no {} ACLs",
+                    d.name,
+                    d.platform.name(),
+                    family.name()
+                ),
+                Some("NX-OS filters IPv4 with extended ACLs only: use family = \"extended\" for NX-OS devices, or limit `devices` to IOS".into()),
+            );
         }
         t.finish(doc);
         let mut kind = kind;

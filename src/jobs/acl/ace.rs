@@ -21,7 +21,9 @@
 //! output go through the same function.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+
+use super::addr;
+pub use super::family::Family;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -144,65 +146,35 @@ fn port_number(proto: &str, tok: &str) -> Option<u16> {
     table.iter().find(|(n, _)| *n == tok).map(|(_, p)| *p)
 }
 
-/// Why a line is not an ACL entry (token index, message).
+/// Why a line is not an ACL entry: the message, and the word it is about
+/// (for the column of a config problem).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError {
+    pub message: String,
+    pub token: Option<String>,
+}
 
-fn addr(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
-    let t = *tokens
-        .get(*i)
-        .ok_or_else(|| ParseError("address missing".into()))?;
-    *i += 1;
-    if t == "any" {
-        return Ok("any".into());
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> ParseError {
+        ParseError {
+            message: message.into(),
+            token: None,
+        }
     }
-    if matches!(t, "object-group" | "addrgroup") {
-        let name = tokens
-            .get(*i)
-            .ok_or_else(|| ParseError(format!("`{t}` needs a group name")))?;
-        *i += 1;
-        return Ok(format!("group {name}"));
+
+    /// About `token` (a word of the line).
+    pub fn at(token: &str, message: impl Into<String>) -> ParseError {
+        ParseError {
+            message: message.into(),
+            token: Some(token.to_string()),
+        }
     }
-    let (ip, wildcard) = if t == "host" {
-        let ip: Ipv4Addr = tokens
-            .get(*i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ParseError("`host` needs an address".into()))?;
-        *i += 1;
-        (ip, Ipv4Addr::UNSPECIFIED)
-    } else if let Some((a, len)) = t.split_once('/') {
-        let ip: Ipv4Addr = a
-            .parse()
-            .map_err(|_| ParseError(format!("\"{t}\" is not an address")))?;
-        let len: u32 = len
-            .parse()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| ParseError(format!("\"{t}\" has a bad prefix length")))?;
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        (ip, Ipv4Addr::from(!mask))
-    } else {
-        let ip: Ipv4Addr = t
-            .parse()
-            .map_err(|_| ParseError(format!("\"{t}\" is not an address")))?;
-        let w: Ipv4Addr = tokens
-            .get(*i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ParseError(format!("\"{t}\" needs a wildcard mask")))?;
-        *i += 1;
-        (ip, w)
-    };
-    let w = u32::from(wildcard);
-    let base = Ipv4Addr::from(u32::from(ip) & !w);
-    let inv = !w;
-    Ok(if w == u32::MAX {
-        // `0.0.0.0 255.255.255.255` and `0.0.0.0/0`: IOS shows `any`.
-        "any".into()
-    } else if inv.leading_ones() == inv.count_ones() {
-        format!("{base}/{}", inv.count_ones())
-    } else {
-        format!("{base} {wildcard}")
-    })
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Result<(), ParseError> {
@@ -213,7 +185,7 @@ fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Resul
     if tokens.get(*i) == Some(&"portgroup") {
         let name = tokens
             .get(*i + 1)
-            .ok_or_else(|| ParseError("`portgroup` needs a group name".into()))?;
+            .ok_or_else(|| ParseError::new("`portgroup` needs a group name"))?;
         *i += 2;
         out.push_str(&format!(" portgroup {name}"));
         return Ok(());
@@ -229,9 +201,10 @@ fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Resul
     let take = |i: &mut usize| -> Result<u16, ParseError> {
         let t = tokens
             .get(*i)
-            .ok_or_else(|| ParseError(format!("`{op}` needs a port")))?;
+            .ok_or_else(|| ParseError::new(format!("`{op}` needs a port")))?;
         *i += 1;
-        port_number(proto, t).ok_or_else(|| ParseError(format!("\"{t}\" is not a {proto} port")))
+        port_number(proto, t)
+            .ok_or_else(|| ParseError::at(t, format!("\"{t}\" is not a {proto} port")))
     };
     let mut list = vec![take(i)?];
     match op {
@@ -254,12 +227,38 @@ fn ports(tokens: &[&str], i: &mut usize, proto: &str, out: &mut String) -> Resul
     Ok(())
 }
 
-/// Parses a line as written in a config or shown by a device.
+/// Parses a line of an extended ACL as written in a config or shown by a
+/// device.
 pub fn parse_line(line: &str) -> Result<Line, ParseError> {
+    parse_entry(line, Family::Extended)
+}
+
+/// Parses a line of an ACL of `family`, as written in a config or shown
+/// by a device: an entry that does not belong to the family is an error
+/// about the word that shows it.
+pub fn parse_entry(line: &str, family: Family) -> Result<Line, ParseError> {
     let text = line.trim();
     let mut tokens: Vec<&str> = text.split_whitespace().collect();
     let mut seq = None;
-    if let Some(n) = tokens.first().and_then(|t| t.parse::<u32>().ok()) {
+    // IOS IPv6: `sequence N` before the entry (configuration) or after it
+    // (`show ipv6 access-list`).
+    if family == Family::Ipv6 {
+        if let ["sequence", n, ..] = tokens.as_slice()
+            && let Ok(n) = n.parse::<u32>()
+        {
+            seq = Some(n);
+            tokens.drain(..2);
+        } else if let [.., "sequence", n] = tokens.as_slice()
+            && let Ok(n) = n.parse::<u32>()
+        {
+            seq = Some(n);
+            tokens.truncate(tokens.len() - 2);
+        }
+    }
+    if let Some(n) = tokens.first().and_then(|t| t.parse::<u32>().ok())
+        && seq.is_none()
+        && tokens.len() > 1
+    {
         seq = Some(n);
         tokens.remove(0);
     }
@@ -285,48 +284,109 @@ pub fn parse_line(line: &str) -> Result<Line, ParseError> {
             })
         }
         Some(action @ ("permit" | "deny")) => {
-            let raw_proto = tokens
-                .get(1)
-                .ok_or_else(|| ParseError("protocol missing".into()))?
-                .to_ascii_lowercase();
-            let proto = raw_proto
-                .parse::<u8>()
-                .ok()
-                .and_then(|n| {
-                    PROTOCOL_NUMBERS
-                        .iter()
-                        .find(|(p, _)| *p == n)
-                        .map(|(_, name)| name.to_string())
-                })
-                .unwrap_or(raw_proto);
-            let mut i = 2;
-            // IOS: a service object-group in place of the protocol.
-            let proto = if proto == "object-group" {
-                let name = tokens
-                    .get(2)
-                    .ok_or_else(|| ParseError("`object-group` needs a group name".into()))?;
-                i = 3;
-                format!("object-group {name}")
-            } else {
-                proto
+            let rule = match family {
+                Family::Standard => standard_rule(action, &tokens)?,
+                Family::Extended | Family::Ipv6 => extended_rule(action, &tokens, family)?,
             };
-            let mut rule = format!("{action} {proto} {}", addr(&tokens, &mut i)?);
-            ports(&tokens, &mut i, &proto, &mut rule)?;
-            rule.push(' ');
-            rule.push_str(&addr(&tokens, &mut i)?);
-            ports(&tokens, &mut i, &proto, &mut rule)?;
-            for t in super::options::normalise(&proto, &tokens[i..]) {
-                rule.push(' ');
-                rule.push_str(&t);
-            }
             Ok(Line {
                 seq,
                 entry: Entry::Rule(rule),
                 text: body,
             })
         }
-        _ => Err(ParseError(format!("\"{text}\" is not an ACL entry"))),
+        _ => Err(ParseError::new(format!("\"{text}\" is not an ACL entry"))),
     }
+}
+
+/// `permit|deny ADDRESS [log]`.
+fn standard_rule(action: &str, tokens: &[&str]) -> Result<String, ParseError> {
+    let mut i = 1;
+    let mut rule = format!("{action} {}", addr::v4_standard(tokens, &mut i)?);
+    for t in &tokens[i..] {
+        let lower = t.to_ascii_lowercase();
+        if lower != "log" {
+            return Err(ParseError::at(
+                t,
+                format!(
+                    "\"{t}\" does not belong in a standard entry, which matches the source address only (for protocols, ports and options, family = \"extended\")"
+                ),
+            ));
+        }
+        rule.push_str(" log");
+    }
+    Ok(rule)
+}
+
+/// `permit|deny PROTOCOL SOURCE [PORTS] DESTINATION [PORTS] [OPTIONS]`,
+/// IPv4 or IPv6.
+fn extended_rule(action: &str, tokens: &[&str], family: Family) -> Result<String, ParseError> {
+    let v6 = family == Family::Ipv6;
+    let raw = *tokens
+        .get(1)
+        .ok_or_else(|| ParseError::new("protocol missing"))?;
+    let raw_proto = raw.to_ascii_lowercase();
+    // A standard entry (an address where the protocol goes).
+    if !v6 && (raw_proto == "any" || raw_proto == "host" || raw_proto.contains('.')) {
+        return Err(ParseError::at(
+            raw,
+            format!(
+                "\"{raw}\" is not a protocol: this looks like a standard entry (family = \"standard\")"
+            ),
+        ));
+    }
+    match (v6, raw_proto.as_str()) {
+        (true, "ip") => {
+            return Err(ParseError::at(
+                raw,
+                "IPv6 entries name the protocol `ipv6`, not `ip`",
+            ));
+        }
+        (false, "ipv6") => {
+            return Err(ParseError::at(
+                raw,
+                "`ipv6` in an IPv4 ACL: for IPv6 entries set family = \"ipv6\"",
+            ));
+        }
+        _ => {}
+    }
+    let proto = raw_proto
+        .parse::<u8>()
+        .ok()
+        .and_then(|n| {
+            PROTOCOL_NUMBERS
+                .iter()
+                .find(|(p, _)| *p == n)
+                .map(|(_, name)| name.to_string())
+        })
+        .unwrap_or(raw_proto);
+    let mut i = 2;
+    // IOS: a service object-group in place of the protocol.
+    let proto = if proto == "object-group" {
+        let name = tokens
+            .get(2)
+            .ok_or_else(|| ParseError::new("`object-group` needs a group name"))?;
+        i = 3;
+        format!("object-group {name}")
+    } else {
+        proto
+    };
+    let address = if v6 { addr::v6 } else { addr::v4_extended };
+    let mut rule = format!("{action} {proto} {}", address(tokens, &mut i)?);
+    ports(tokens, &mut i, &proto, &mut rule)?;
+    rule.push(' ');
+    rule.push_str(&address(tokens, &mut i)?);
+    ports(tokens, &mut i, &proto, &mut rule)?;
+    // ICMP names differ between IPv4 and IPv6: IPv6 ones stay words.
+    let options_proto = if v6 && proto == "icmp" {
+        "icmpv6"
+    } else {
+        proto.as_str()
+    };
+    for t in super::options::normalise(options_proto, &tokens[i..]) {
+        rule.push(' ');
+        rule.push_str(&t);
+    }
+    Ok(rule)
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ fn parsed(found: &Found) -> (bool, Vec<Entry>, Vec<String>) {
     let entries = shown
         .iter()
         .map(|s| {
-            super::ace::parse_line(s)
+            super::ace::parse_entry(s, found.family)
                 .map(|l| l.entry)
                 .unwrap_or_else(|_| Entry::Rule(s.clone()))
         })

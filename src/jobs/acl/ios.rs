@@ -11,19 +11,22 @@
 use super::ace::Entry;
 use super::plan::{self, Slots};
 use super::read::{self, AclState};
-use super::{AclJob, ApplyFail, Safety};
+use super::{AclJob, AclRef, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
+use crate::platform::Platform;
 
-/// The command that shows the ACL's entries, remarks included, in order;
-/// `section` with `$` so that LOCK does not also match LOCK_OLD.
-fn show_section(name: &str) -> String {
-    format!("show running-config | section ip access-list extended {name}$")
-}
+const IOS: Platform = Platform::CiscoIos;
+
+/// The running-config lines that bind ACLs, for every family: interfaces
+/// (`ip access-group`, `ipv6 traffic-filter`) and lines (`access-class`,
+/// `ipv6 access-class`), with the headers they sit under.
+const BINDINGS: &str =
+    "show running-config | include ^interface|^line|access-group|traffic-filter|access-class";
 
 /// The ACL's entries, remarks included, in order.
-pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
-    let section = s.command(&show_section(name)).await?;
-    let (exists, entries) = read::ios_running_section(&section, name);
+pub async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+    let section = s.command(&acl.ios_show()).await?;
+    let (exists, entries) = read::ios_running(&section, acl);
     Ok(AclState {
         exists,
         entries,
@@ -32,14 +35,14 @@ pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, Devic
 }
 
 /// The ACL and where it is bound, in one round trip.
-pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
-    let section = show_section(name);
-    let out = s.reads(&[&section, "show ip interface"]).await?;
-    let (exists, entries) = read::ios_running_section(&out[0], name);
+pub async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+    let show = acl.ios_show();
+    let out = s.reads(&[&show, BINDINGS]).await?;
+    let (exists, entries) = read::ios_running(&out[0], acl);
     Ok(AclState {
         exists,
         entries,
-        bindings: read::ios_bindings(&out[1], name),
+        bindings: read::config_bindings(&out[1], acl),
         checkpoints: None,
     })
 }
@@ -48,18 +51,18 @@ pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> 
 /// send for each), in two lists: the second is sent only once every line
 /// of the first was accepted.
 fn commands(
-    name: &str,
+    acl: &AclRef<'_>,
     current: &AclState,
     target: &[(Entry, String)],
 ) -> (Vec<String>, Vec<String>) {
-    let enter = format!("ip access-list extended {name}");
+    let enter = acl.header(IOS);
     if !current.exists {
         let mut add = vec![enter];
         add.extend(
             target
                 .iter()
                 .enumerate()
-                .map(|(k, (_, text))| format!("{} {text}", 10 * (k + 1))),
+                .map(|(k, (_, text))| acl.numbered(IOS, 10 * (k as u64 + 1), text)),
         );
         return (add, vec!["end".into()]);
     }
@@ -69,23 +72,20 @@ fn commands(
     let (step, numbers) = Slots::after_resequence(&p);
     let number = |j: usize| numbers.iter().find(|(k, _)| *k == j).map_or(0, |(_, n)| *n);
     let old_seq = |i: usize| step * (i as u64 + 1);
-    let mut add = vec![
-        format!("ip access-list resequence {name} {step} {step}"),
-        enter,
-    ];
+    let mut add = vec![acl.resequence(IOS, step, step), enter];
     add.extend(
         p.added
             .iter()
-            .map(|&j| format!("{} {}", number(j), target[j].1)),
+            .map(|&j| acl.numbered(IOS, number(j), &target[j].1)),
     );
     let mut finish = Vec::new();
     for &(i, j) in &p.moved {
-        finish.push(format!("no {}", old_seq(i)));
-        finish.push(format!("{} {}", number(j), target[j].1));
+        finish.push(acl.no_seq(IOS, old_seq(i)));
+        finish.push(acl.numbered(IOS, number(j), &target[j].1));
     }
-    finish.extend(p.removed.iter().map(|&i| format!("no {}", old_seq(i))));
+    finish.extend(p.removed.iter().map(|&i| acl.no_seq(IOS, old_seq(i))));
     finish.push("exit".into());
-    finish.push(format!("ip access-list resequence {name} 10 10"));
+    finish.push(acl.resequence(IOS, 10, 10));
     finish.push("end".into());
     (add, finish)
 }
@@ -172,7 +172,7 @@ pub async fn apply(
         .iter()
         .map(|l| (l.entry.clone(), l.text.clone()))
         .collect();
-    let cmds = commands(&job.acl_name, before, &target);
+    let cmds = commands(&job.acl(), before, &target);
     send_all(s, &cmds).await.map_err(|f| (safety.clone(), f))?;
     Ok(safety)
 }
@@ -185,7 +185,7 @@ pub async fn restore(
     job: &AclJob,
     _safety: &Safety,
 ) -> Result<(), DeviceError> {
-    let now = read_entries(s, &job.acl_name).await?;
+    let now = read_entries(s, &job.acl()).await?;
     // A pending revert timer stays armed; a plain `configure terminal` does
     // not disturb it.
     s.command("configure terminal").await?;
@@ -195,12 +195,9 @@ pub async fn restore(
             .iter()
             .map(|p| (p.entry.clone(), p.shown.clone()))
             .collect();
-        commands(&job.acl_name, &now, &previous)
+        commands(&job.acl(), &now, &previous)
     } else {
-        (
-            vec![format!("no ip access-list extended {}", job.acl_name)],
-            vec!["end".into()],
-        )
+        (vec![job.acl().delete(IOS)], vec!["end".into()])
     };
     send_all(s, &cmds).await.map_err(|f| f.error)
 }
@@ -231,6 +228,13 @@ mod tests {
         }
     }
 
+    fn ext(name: &str) -> AclRef<'_> {
+        AclRef {
+            family: crate::jobs::acl::Family::Extended,
+            name,
+        }
+    }
+
     fn target(lines: &[&str]) -> Vec<(Entry, String)> {
         lines
             .iter()
@@ -250,7 +254,7 @@ mod tests {
             "deny ip any any log",
         ]);
         let (add, finish) = commands(
-            "A",
+            &ext("A"),
             &cur,
             &target(&[
                 "remark x",
@@ -277,7 +281,7 @@ mod tests {
     fn a_moved_entry_is_deleted_then_entered_again() {
         let cur = state(&["permit tcp any any eq 22", "permit ip any any"]);
         let (add, finish) = commands(
-            "A",
+            &ext("A"),
             &cur,
             &target(&["permit ip any any", "permit tcp any any eq 22"]),
         );
@@ -299,7 +303,11 @@ mod tests {
 
     #[test]
     fn a_new_acl_is_simply_created() {
-        let (add, finish) = commands("A", &AclState::default(), &target(&["permit ip any any"]));
+        let (add, finish) = commands(
+            &ext("A"),
+            &AclState::default(),
+            &target(&["permit ip any any"]),
+        );
         assert_eq!(add, ["ip access-list extended A", "10 permit ip any any"]);
         assert_eq!(finish, ["end"]);
     }

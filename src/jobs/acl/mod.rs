@@ -26,8 +26,10 @@
 //! fails), and those problems are warnings in the report.
 
 pub mod ace;
+pub mod addr;
 mod diff;
 pub mod drift;
+pub mod family;
 pub mod groups;
 mod ios;
 mod nxos;
@@ -39,6 +41,7 @@ use serde::Serialize;
 
 use self::ace::{Entry, Line};
 pub use self::drift::{Expected, OnDrift};
+pub use self::family::{AclRef, Family};
 use self::read::{AclState, Binding, Found};
 use super::{StepTime, Steps};
 use crate::device::{DeviceError, DeviceLink, Negotiated, Session};
@@ -48,6 +51,7 @@ use crate::platform::Platform;
 #[derive(Debug, Clone)]
 pub struct AclJob {
     pub acl_name: String,
+    pub family: Family,
     pub intent: Vec<Line>,
     pub save: bool,
     pub safety_net: bool,
@@ -58,6 +62,7 @@ impl AclJob {
     /// Parses the job's lines (already validated with the config).
     pub fn new(
         acl_name: &str,
+        family: Family,
         lines: &[String],
         save: bool,
         safety_net: bool,
@@ -65,15 +70,24 @@ impl AclJob {
     ) -> Result<AclJob, ace::ParseError> {
         let intent = lines
             .iter()
-            .map(|l| ace::parse_line(l))
+            .map(|l| ace::parse_entry(l, family))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(AclJob {
             acl_name: acl_name.to_string(),
+            family,
             intent,
             save,
             safety_net,
             revert_minutes,
         })
+    }
+
+    /// The ACL: family and name.
+    pub fn acl(&self) -> AclRef<'_> {
+        AclRef {
+            family: self.family,
+            name: &self.acl_name,
+        }
     }
 
     fn entries(&self) -> Vec<Entry> {
@@ -235,11 +249,11 @@ impl ApplyFail {
 async fn read_state(
     s: &mut Session,
     platform: Platform,
-    name: &str,
+    acl: &AclRef<'_>,
 ) -> Result<AclState, DeviceError> {
     match platform {
-        Platform::CiscoIos => ios::read(s, name).await,
-        Platform::CiscoNxos => nxos::read(s, name).await,
+        Platform::CiscoIos => ios::read(s, acl).await,
+        Platform::CiscoNxos => nxos::read(s, acl).await,
     }
 }
 
@@ -247,11 +261,11 @@ async fn read_state(
 async fn read_entries(
     s: &mut Session,
     platform: Platform,
-    name: &str,
+    acl: &AclRef<'_>,
 ) -> Result<AclState, DeviceError> {
     match platform {
-        Platform::CiscoIos => ios::read_entries(s, name).await,
-        Platform::CiscoNxos => nxos::read_entries(s, name).await,
+        Platform::CiscoIos => ios::read_entries(s, acl).await,
+        Platform::CiscoNxos => nxos::read_entries(s, acl).await,
     }
 }
 
@@ -305,9 +319,9 @@ pub async fn push_acl(
     steps.done("connect").await;
     r.algorithms = Some(s.negotiated().clone());
     if in_flight && !dry_run && platform == Platform::CiscoNxos {
-        nxos::discard_pending(&mut s, &job.acl_name).await;
+        nxos::discard_pending(&mut s, &job.acl()).await;
     }
-    let current = match read_state(&mut s, platform, &job.acl_name).await {
+    let current = match read_state(&mut s, platform, &job.acl()).await {
         Ok(b) => b,
         Err(e) => {
             s.close().await;
@@ -350,7 +364,7 @@ pub async fn push_acl(
         match exp.on_drift {
             OnDrift::Skip => {
                 steps.done("read").await;
-                r.found = Some(Found::of(&current));
+                r.found = Some(Found::of(&current, job.family));
                 r.before = current.entries.iter().map(|p| p.shown.clone()).collect();
                 r.bindings = current.bindings.clone();
                 r.status = Status::Skipped;
@@ -410,13 +424,13 @@ pub async fn push_acl(
         // Journalled before the first change: a crash from here on may
         // leave the device partly changed, and the report must say so;
         // with it, what to put back if a later attempt fails.
-        let found = serde_json::to_value(Found::of(&before)).unwrap_or_default();
+        let found = serde_json::to_value(Found::of(&before, job.family)).unwrap_or_default();
         steps.done_then_found("read", "applying", found).await;
     } else {
         steps.done("read").await;
     }
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
-    r.found = Some(Found::of(&before));
+    r.found = Some(Found::of(&before, job.family));
     r.bindings = current.bindings.clone();
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
     r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
@@ -440,7 +454,7 @@ pub async fn push_acl(
             Platform::CiscoIos => Safety::RevertTimer {
                 minutes: job.revert_minutes,
             },
-            Platform::CiscoNxos => Safety::Checkpoint(nxos::checkpoint_name(&job.acl_name)),
+            Platform::CiscoNxos => Safety::Checkpoint(nxos::checkpoint_name(&job.acl())),
         };
         r.safety_net =
             Some("completed after a restart: pending revert confirmed / checkpoint dropped".into());
@@ -459,7 +473,7 @@ pub async fn push_acl(
     let (safety, failure) = match applied {
         Ok(safety) => {
             steps.done("apply").await;
-            match read_entries(&mut s, platform, &job.acl_name).await {
+            match read_entries(&mut s, platform, &job.acl()).await {
                 Ok(now) => match mismatch(&now.entries_only(), &want) {
                     None => {
                         steps.done("verify").await;
@@ -473,7 +487,10 @@ pub async fn push_acl(
                             line: None,
                             error: DeviceError::CommandRejected {
                                 device: r.name.clone(),
-                                command: format!("show {}", job.acl_name),
+                                command: match platform {
+                                    Platform::CiscoIos => job.acl().ios_show(),
+                                    Platform::CiscoNxos => "show running-config aclmgr".into(),
+                                },
                                 indicator: "mismatch".into(),
                                 message: format!("verification failed: {m}"),
                             },
@@ -620,7 +637,7 @@ async fn restore(
     };
     let note = match put_back {
         Err(e) => format!("restore FAILED: {e}; check {} by hand", job.acl_name),
-        Ok(()) => match read_entries(&mut s, platform, &job.acl_name).await {
+        Ok(()) => match read_entries(&mut s, platform, &job.acl()).await {
             Ok(now)
                 if now.exists == before.exists && now.entries_only() == before.entries_only() =>
             {

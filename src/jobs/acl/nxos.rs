@@ -6,8 +6,11 @@
 use super::ace::Entry;
 use super::plan::{self, Slots};
 use super::read::{self, AclState};
-use super::{AclJob, ApplyFail, Safety};
+use super::{AclJob, AclRef, ApplyFail, Safety};
 use crate::device::{DeviceError, Session};
+use crate::platform::Platform;
+
+const NXOS: Platform = Platform::CiscoNxos;
 
 /// NX-OS's longest checkpoint name.
 const CHECKPOINT_NAME_MAX: usize = 32;
@@ -15,13 +18,13 @@ const CHECKPOINT_NAME_MAX: usize = 32;
 const MAX_SEQ: u64 = 4_294_967_295;
 
 /// The ACL, its bindings and the switch's checkpoints, in one round trip.
-pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
+pub async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let mut out = s
         .each(&["show running-config aclmgr", "show checkpoint summary"])
         .await?
         .into_iter();
-    let acl = out.next().unwrap_or_else(|| Ok(String::new()))?;
-    let mut state = read::nxos_aclmgr(&acl, name);
+    let shown = out.next().unwrap_or_else(|| Ok(String::new()))?;
+    let mut state = read::nxos_aclmgr(&shown, acl);
     state.checkpoints = out.next().map(|listed| {
         listed
             .map(|text| checkpoints_listed(&text))
@@ -31,13 +34,13 @@ pub async fn read(s: &mut Session, name: &str) -> Result<AclState, DeviceError> 
 }
 
 /// Just the ACL, for checking a change or a restore.
-pub async fn read_entries(s: &mut Session, name: &str) -> Result<AclState, DeviceError> {
+pub async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let out = s.command("show running-config aclmgr").await?;
-    Ok(read::nxos_aclmgr(&out, name))
+    Ok(read::nxos_aclmgr(&out, acl))
 }
 
-fn session_name(acl: &str) -> String {
-    format!("nightshift-{}", short(acl, 20))
+fn session_name(acl: &AclRef<'_>) -> String {
+    format!("nightshift-{}", short(&acl.key(), 20))
 }
 
 /// At most `max` characters of `acl` that NX-OS accepts in a name, and a
@@ -66,13 +69,16 @@ fn short(acl: &str, max: usize) -> String {
 
 /// nightshift's checkpoint for `acl`: `nightshift-` and the ACL name
 /// (shortened, with a hash, when it would pass 32 characters).
-pub fn checkpoint_name(acl: &str) -> String {
+pub fn checkpoint_name(acl: &AclRef<'_>) -> String {
     let prefix = "nightshift-";
-    format!("{prefix}{}", short(acl, CHECKPOINT_NAME_MAX - prefix.len()))
+    format!(
+        "{prefix}{}",
+        short(&acl.key(), CHECKPOINT_NAME_MAX - prefix.len())
+    )
 }
 
 /// Discards a configuration session an earlier, dead attempt left pending.
-pub async fn discard_pending(s: &mut Session, acl: &str) {
+pub async fn discard_pending(s: &mut Session, acl: &AclRef<'_>) {
     if s.command(&format!("configure session {}", session_name(acl)))
         .await
         .is_ok()
@@ -86,11 +92,11 @@ pub async fn discard_pending(s: &mut Session, acl: &str) {
 /// entries that stay. A target with its own sequence numbers replaces
 /// every entry with exactly those numbers.
 fn session_commands(
-    name: &str,
+    acl: &AclRef<'_>,
     current: &AclState,
     target: &[(Option<u32>, Entry, String)],
 ) -> Vec<String> {
-    let enter = format!("ip access-list {name}");
+    let enter = acl.header(NXOS);
     let numbered = target.iter().all(|(s, _, _)| s.is_some()) && !target.is_empty();
     if !current.exists || numbered {
         let mut cmds = vec![enter];
@@ -125,7 +131,7 @@ fn session_commands(
         None => {
             // No room between two kept entries: spread them out first.
             let (step, numbers) = Slots::after_resequence(&p);
-            cmds.push(format!("resequence ip access-list {name} {step} {step}"));
+            cmds.push(acl.resequence(NXOS, step, step));
             let spread = (0..old.len()).map(|k| step * (k as u64 + 1)).collect();
             (spread, numbers)
         }
@@ -200,7 +206,7 @@ async fn in_session(s: &mut Session, cmds: &[String]) -> Result<(), ApplyFail> {
 
 /// Enters the configuration session alone (a restore, or a change without
 /// a checkpoint).
-async fn enter_session(s: &mut Session, acl: &str) -> Result<(), ApplyFail> {
+async fn enter_session(s: &mut Session, acl: &AclRef<'_>) -> Result<(), ApplyFail> {
     let enter = format!("configure session {}", session_name(acl));
     s.command(&enter)
         .await
@@ -232,7 +238,7 @@ fn checkpoints_listed(out: &str) -> Vec<String> {
 /// restore re-applies the previous entries in a session.
 async fn checkpoint_and_enter(
     s: &mut Session,
-    acl: &str,
+    acl: &AclRef<'_>,
     listed: &Option<Result<Vec<String>, String>>,
 ) -> Result<Safety, (Safety, ApplyFail)> {
     let cp = checkpoint_name(acl);
@@ -314,10 +320,10 @@ pub async fn apply(
     job: &AclJob,
 ) -> Result<Safety, (Safety, ApplyFail)> {
     let safety = if job.safety_net {
-        checkpoint_and_enter(s, &job.acl_name, &before.checkpoints).await?
+        checkpoint_and_enter(s, &job.acl(), &before.checkpoints).await?
     } else {
         let safety = Safety::Unavailable("safety_net = false".into());
-        enter_session(s, &job.acl_name)
+        enter_session(s, &job.acl())
             .await
             .map_err(|f| (safety.clone(), f))?;
         safety
@@ -327,7 +333,7 @@ pub async fn apply(
         .iter()
         .map(|l| (l.seq, l.entry.clone(), l.text.clone()))
         .collect();
-    let cmds = session_commands(&job.acl_name, before, &target);
+    let cmds = session_commands(&job.acl(), before, &target);
     in_session(s, &cmds)
         .await
         .map_err(|f| (safety.clone(), f))?;
@@ -354,13 +360,10 @@ pub async fn restore(
     job: &AclJob,
     safety: &Safety,
 ) -> Result<(), DeviceError> {
-    s.command(&format!(
-        "configure session {}",
-        session_name(&job.acl_name)
-    ))
-    .await?;
+    s.command(&format!("configure session {}", session_name(&job.acl())))
+        .await?;
     s.command("abort").await?;
-    let now = read_entries(s, &job.acl_name).await?;
+    let now = read_entries(s, &job.acl()).await?;
     if now.exists == before.exists && now.entries_only() == before.entries_only() {
         return Ok(());
     }
@@ -376,11 +379,11 @@ pub async fn restore(
             .iter()
             .map(|p| (p.seq, p.entry.clone(), p.shown.clone()))
             .collect();
-        session_commands(&job.acl_name, &now, &previous)
+        session_commands(&job.acl(), &now, &previous)
     } else {
-        vec![format!("no ip access-list {}", job.acl_name)]
+        vec![job.acl().delete(NXOS)]
     };
-    enter_session(s, &job.acl_name).await.map_err(|f| f.error)?;
+    enter_session(s, &job.acl()).await.map_err(|f| f.error)?;
     in_session(s, &cmds).await.map_err(|f| f.error)
 }
 
@@ -389,6 +392,13 @@ mod tests {
     use super::*;
     use crate::jobs::acl::ace::parse_line;
     use crate::jobs::acl::read::Present;
+
+    fn ext(name: &str) -> AclRef<'_> {
+        AclRef {
+            family: crate::jobs::acl::Family::Extended,
+            name,
+        }
+    }
 
     fn state(lines: &[&str]) -> AclState {
         AclState {
@@ -421,15 +431,18 @@ mod tests {
 
     #[test]
     fn checkpoint_names_fit_in_32_characters() {
-        assert_eq!(checkpoint_name("LOCK_IT_DOWN"), "nightshift-LOCK_IT_DOWN");
+        assert_eq!(
+            checkpoint_name(&ext("LOCK_IT_DOWN")),
+            "nightshift-LOCK_IT_DOWN"
+        );
         let long = "BRANCH_OFFICE_INBOUND_FILTER_FOR_VLAN_100";
-        let a = checkpoint_name(long);
+        let a = checkpoint_name(&ext(long));
         assert!(a.len() <= 32, "{a}");
         assert!(a.starts_with("nightshift-BRANCH_OFFICE"), "{a}");
-        let b = checkpoint_name("BRANCH_OFFICE_INBOUND_FILTER_FOR_VLAN_200");
+        let b = checkpoint_name(&ext("BRANCH_OFFICE_INBOUND_FILTER_FOR_VLAN_200"));
         assert_ne!(a, b, "two long names never share a checkpoint");
-        assert!(checkpoint_name("a.b").len() <= 32);
-        assert_ne!(checkpoint_name("a.b"), checkpoint_name("a_b"));
+        assert!(checkpoint_name(&ext("a.b")).len() <= 32);
+        assert_ne!(checkpoint_name(&ext("a.b")), checkpoint_name(&ext("a_b")));
     }
 
     #[test]
@@ -441,7 +454,7 @@ mod tests {
             "40 deny ip any any log",
         ]);
         let cmds = session_commands(
-            "A",
+            &ext("A"),
             &cur,
             &target(&[
                 "remark x",
@@ -464,7 +477,7 @@ mod tests {
     fn a_narrow_gap_is_spread_out_first() {
         let cur = state(&["10 permit tcp any any eq 22", "11 deny ip any any"]);
         let cmds = session_commands(
-            "A",
+            &ext("A"),
             &cur,
             &target(&[
                 "permit tcp any any eq 22",
