@@ -200,6 +200,11 @@ async fn one_window_replaces_every_family_on_200_devices() {
     for d in &stats.devices {
         assert_eq!(d.unprotected_ms, 0, "{}: never unprotected", d.name);
         assert!(d.saved, "{}: saved", d.name);
+        assert_eq!(
+            d.vty_refused, 0,
+            "{}: the new vty ACLs admit nightshift",
+            d.name
+        );
     }
 
     let lines = common::config_lines(&lab);
@@ -292,4 +297,87 @@ async fn faults_put_back_the_previous_acl_of_each_family() {
         fault_run("legacy-10", AclKind::Standard, "10"),
         fault_run("edge6", AclKind::Ipv6, "EDGE6"),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vty_acl_that_would_lock_nightshift_out_is_put_back() {
+    let (lab, _dir, config) = common::lab_with_config(LabSpec {
+        ios: 2,
+        nxos: 1,
+        ..Default::default()
+    })
+    .await;
+    let nx_before = ["permit tcp 127.0.0.0/8 any eq 22", "deny ip any any log"];
+    for d in lab.devices() {
+        if d.name.starts_with("ios-") {
+            lab.seed_acl_of(&d.name, AclKind::Standard, "VTY_MGMT", VTY_BEFORE)
+                .unwrap();
+            lab.bind(&d.name, AclKind::Standard, "VTY_MGMT", None)
+                .unwrap();
+        } else {
+            lab.seed_acl_of(&d.name, AclKind::Extended, "VTY_NX", &nx_before)
+                .unwrap();
+            lab.bind(&d.name, AclKind::Extended, "VTY_NX", None)
+                .unwrap();
+        }
+    }
+    // New ACLs that forget the place nightshift logs in from.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("[windows.").unwrap();
+    let jobs = "[jobs.vty-mgmt]\nkind = \"acl\"\ndevices = [\"ios-*\"]\nacl_name = \"VTY_MGMT\"\nfamily = \"standard\"\nacl_lines = \"\"\"\npermit 10.0.0.0 0.0.0.255\ndeny any log\n\"\"\"\n\n\
+                [jobs.vty-nx]\nkind = \"acl\"\ndevices = [\"nxos-*\"]\nacl_name = \"VTY_NX\"\nacl_lines = \"\"\"\npermit tcp 10.0.0.0/24 any eq 22\ndeny ip any any log\n\"\"\"\n\n";
+    std::fs::write(&config, format!("{}{jobs}{}", &text[..at], &text[at..])).unwrap();
+    let before: Vec<_> = ["ios-001", "ios-002"]
+        .iter()
+        .map(|d| lab.acl_of(d, AclKind::Standard, "VTY_MGMT"))
+        .collect();
+    let nx = lab.acl_of("nxos-001", AclKind::Extended, "VTY_NX");
+
+    for job in ["vty-mgmt", "vty-nx"] {
+        let run = common::run_json(&config, &["run", job], PASSWORD).await;
+        assert_eq!(run.code, Some(1), "{job}: {}", run.text());
+        for d in run.json["devices"].as_array().unwrap() {
+            assert_eq!(d["status"], "failed", "{d}");
+            assert_eq!(d["step"], "login-check", "{d}");
+            assert_eq!(d["restored"], "previous ACL restored and verified", "{d}");
+            assert!(
+                d["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("guards the vty lines"),
+                "{d}"
+            );
+            assert!(
+                d["hint"].as_str().unwrap().contains("management stations"),
+                "{d}"
+            );
+        }
+    }
+    for (k, d) in ["ios-001", "ios-002"].iter().enumerate() {
+        assert_eq!(
+            lab.acl_of(d, AclKind::Standard, "VTY_MGMT"),
+            before[k],
+            "{d}"
+        );
+    }
+    assert_eq!(lab.acl_of("nxos-001", AclKind::Extended, "VTY_NX"), nx);
+    let stats = lab.stats();
+    for d in &stats.devices {
+        assert!(
+            d.vty_refused >= 1,
+            "{}: the check login was refused",
+            d.name
+        );
+        assert_eq!(d.unprotected_ms, 0, "{}", d.name);
+    }
+    // And the devices still take a login: a dry run reads them all.
+    let dry = common::run_json(&config, &["run", "vty-mgmt", "--dry-run"], PASSWORD).await;
+    assert!(
+        common::statuses(&dry.json)
+            .iter()
+            .all(|s| *s == "would-change"),
+        "{}",
+        dry.text()
+    );
+    lab.shutdown().await;
 }

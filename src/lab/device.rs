@@ -84,6 +84,28 @@ impl RunningConfig {
         v4 || v6
     }
 
+    /// Whether the vty lines take an SSH login from `peer` to `local`:
+    /// the access-class of the peer's address family decides, first match
+    /// wins, and nothing matched is denied. No access-class, or one that
+    /// names no ACL (or one without a rule), admits everyone, as on IOS.
+    pub fn vty_admits(&self, peer: std::net::IpAddr, local: std::net::IpAddr) -> bool {
+        let (class, table) = if peer.is_ipv6() {
+            (&self.vty.class6_in, &self.acls6)
+        } else {
+            (&self.vty.class_in, &self.acls)
+        };
+        let Some(acl) = class.as_ref().and_then(|n| table.get(n)) else {
+            return true;
+        };
+        if !acl.has_ace() {
+            return true;
+        }
+        acl.entries
+            .values()
+            .find_map(|e| e.admits_ssh(peer, local))
+            .unwrap_or(false)
+    }
+
     /// The ACL table of a kind: IPv4 or IPv6.
     pub fn table(&mut self, kind: AclKind) -> &mut BTreeMap<String, Acl> {
         match kind {
@@ -121,6 +143,9 @@ pub struct Observed {
     /// Times the device answered everything it had been sent and then
     /// received more: the round trips a client waited for.
     pub round_trips: u64,
+    /// Logins the vty access-class turned away (the connection is closed
+    /// as soon as it is accepted, as IOS and NX-OS do).
+    pub vty_refused: u64,
     pub unprotected: Duration,
     pub reverts: u64,
 }

@@ -92,7 +92,19 @@ pub async fn serve(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((sock, _)) => {
+            Ok((sock, peer)) => {
+                // The vty lines' access-class: a refused login is closed
+                // before the SSH banner.
+                let local = sock.local_addr().map_or(peer.ip(), |a| a.ip());
+                {
+                    let mut st = dev.lock();
+                    if !st.running.vty_admits(peer.ip(), local) {
+                        st.observed.vty_refused += 1;
+                        drop(st);
+                        drop(sock);
+                        continue;
+                    }
+                }
                 let _ = sock.set_nodelay(true);
                 lab.tracker
                     .spawn(connection(dev.clone(), sock, config.clone(), lab.clone()));

@@ -43,6 +43,9 @@ pub struct DeviceStats {
     /// it had answered everything before them.
     #[serde(default)]
     pub round_trips: u64,
+    /// Logins the vty lines' access-class turned away.
+    #[serde(default)]
+    pub vty_refused: u64,
     pub saved: bool,
     pub reverts: u64,
 }
@@ -103,6 +106,7 @@ impl Lab {
                     config_lines: st.observed.config_lines,
                     acl_lines: st.observed.acl_lines,
                     round_trips: st.observed.round_trips,
+                    vty_refused: st.observed.vty_refused,
                     saved: st.saved(),
                     reverts: st.observed.reverts,
                 }

@@ -36,6 +36,7 @@ mod nxos;
 pub mod options;
 mod plan;
 pub mod read;
+mod vty;
 
 use serde::Serialize;
 
@@ -511,6 +512,17 @@ pub async fn push_acl(
         }
         Err((safety, fail)) => (safety, Some(fail)),
     };
+    // The ACL on the vty lines must still let a new login in.
+    let failure = match failure {
+        None if vty::guards_vty(&r.bindings) => {
+            let refused = vty::login_check(link, &job.acl_name).await;
+            if refused.is_none() {
+                steps.done(vty::STEP).await;
+            }
+            refused
+        }
+        other => other,
+    };
     r.safety_net = Some(safety.describe());
     if let (true, Safety::Unavailable(why)) = (job.safety_net, &safety) {
         r.warnings.push(format!(
@@ -530,6 +542,9 @@ pub async fn push_acl(
         let restore_note = r.restored.clone();
         let mut r = r.failed(fail.step, fail.line, &fail.error, steps);
         r.restored = restore_note;
+        if fail.step == vty::STEP {
+            r.hint = Some(vty::HINT.into());
+        }
         return r;
     }
     complete(s, platform, &safety, job, r, steps).await
