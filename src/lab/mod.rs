@@ -45,11 +45,16 @@ use device::{DeviceState, Interface, RunningConfig};
 /// that compare nightshift's reader with the lab's own, independent one.
 /// `Err` carries the index of the token the device would refuse.
 pub fn entry_as_shown(line: &str, platform: Platform) -> Result<String, usize> {
+    entry_as_shown_of(line, platform, AclKind::Extended)
+}
+
+/// [`entry_as_shown`] for an ACL of `kind`.
+pub fn entry_as_shown_of(line: &str, platform: Platform, kind: AclKind) -> Result<String, usize> {
     let dialect = match platform {
         Platform::CiscoIos => acl::Dialect::Ios,
         Platform::CiscoNxos => acl::Dialect::Nxos,
     };
-    acl::parse_entry(line, dialect, acl::AclKind::Extended)
+    acl::parse_entry(line, dialect, kind)
         .map(|(_, entry)| acl::render(&entry, dialect))
         .map_err(|bad| bad.index)
 }

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod acl;
+mod acl_families;
 mod config;
 mod outbox;
 

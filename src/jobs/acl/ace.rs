@@ -24,6 +24,7 @@ use std::fmt;
 
 use super::addr;
 pub use super::family::Family;
+use crate::platform::Platform;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -73,6 +74,13 @@ const TCP: &[(&str, u16)] = &[
     ("hostname", 101),
     ("ident", 113),
     ("irc", 194),
+    ("msrpc", 135),
+    ("pim-auto-rp", 496),
+    ("snmp", 161),
+    ("syslog", 514),
+    ("drip", 3949),
+    ("onep-plain", 15001),
+    ("onep-tls", 15002),
     ("klogin", 543),
     ("kshell", 544),
     ("login", 513),
@@ -110,6 +118,10 @@ const UDP: &[(&str, u16)] = &[
     ("non500-isakmp", 4500),
     ("ntp", 123),
     ("rip", 520),
+    ("ripv6", 521),
+    // IOS shows UDP 80 as `www` too.
+    ("www", 80),
+    ("pim-auto-rp", 496),
     ("snmp", 161),
     ("snmptrap", 162),
     ("sunrpc", 111),
@@ -387,6 +399,49 @@ fn extended_rule(action: &str, tokens: &[&str], family: Family) -> Result<String
         rule.push_str(&t);
     }
     Ok(rule)
+}
+
+/// The entry written in the device's own syntax, from its canonical
+/// form: what nightshift would send for it. IOS: prefixes as wildcards
+/// (`host A` for one address; IPv6 keeps prefixes, `host A` for /128) and
+/// groups as `object-group`; NX-OS: prefixes, groups as `addrgroup`.
+/// Reading it back gives the same entry.
+pub fn write(entry: &Entry, family: Family, platform: Platform) -> String {
+    let rule = match entry {
+        Entry::Remark(r) => return format!("remark {r}"),
+        Entry::Rule(r) => r,
+    };
+    let ios = platform == Platform::CiscoIos;
+    let mut out: Vec<String> = Vec::new();
+    let mut words = rule.split(' ').peekable();
+    while let Some(w) = words.next() {
+        if w == "group" {
+            if let Some(name) = words.next() {
+                out.push(if ios { "object-group" } else { "addrgroup" }.into());
+                out.push(name.to_string());
+            }
+            continue;
+        }
+        match w.split_once('/') {
+            Some((a, "128")) if ios && family == Family::Ipv6 => {
+                out.push("host".into());
+                out.push(a.to_string());
+            }
+            Some((a, len)) if ios && family != Family::Ipv6 => {
+                let len: u32 = len.parse().unwrap_or(32);
+                if len == 32 {
+                    out.push("host".into());
+                    out.push(a.to_string());
+                } else {
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                    out.push(a.to_string());
+                    out.push(std::net::Ipv4Addr::from(!mask).to_string());
+                }
+            }
+            _ => out.push(w.to_string()),
+        }
+    }
+    out.join(" ")
 }
 
 #[cfg(test)]

@@ -179,6 +179,19 @@ pub fn v6(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
             .ok_or_else(|| ParseError::at(t, "`host` needs an address"))?;
         *i += 1;
         (a.parse::<Ipv6Addr>().map_err(|_| not_v6(a))?, 128)
+    } else if let (Ok(ip), Some(Ok(w))) = (
+        t.parse::<Ipv6Addr>(),
+        tokens.get(*i).map(|w| w.parse::<Ipv6Addr>()),
+    ) {
+        // IOS-XE: an address and a wildcard mask.
+        *i += 1;
+        let w = u128::from(w);
+        let inv = !w;
+        if inv.leading_ones() != inv.count_ones() {
+            let base = Ipv6Addr::from(u128::from(ip) & inv);
+            return Ok(format!("{base} {}", Ipv6Addr::from(w)));
+        }
+        (ip, inv.count_ones())
     } else {
         let (a, len) = t.split_once('/').ok_or_else(|| not_v6(t))?;
         let ip = a.parse::<Ipv6Addr>().map_err(|_| not_v6(t))?;

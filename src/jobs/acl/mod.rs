@@ -32,6 +32,7 @@ pub mod drift;
 pub mod family;
 pub mod groups;
 mod ios;
+pub mod listing;
 mod nxos;
 pub mod options;
 mod plan;
