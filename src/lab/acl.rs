@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::ports::{parse_port, port_name};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addr {
     Any,
@@ -53,63 +55,6 @@ pub enum Entry {
 impl Entry {
     pub fn is_ace(&self) -> bool {
         !matches!(self, Entry::Remark(_))
-    }
-}
-
-impl Addr {
-    /// Whether `ip` falls in the address (an object-group, whose members
-    /// the lab does not model, matches nothing).
-    fn matches(&self, ip: std::net::IpAddr) -> bool {
-        match (self, ip) {
-            (Addr::Any, _) => true,
-            (Addr::Wild(a, w), std::net::IpAddr::V4(ip)) => {
-                u32::from(ip) & !u32::from(*w) == u32::from(*a)
-            }
-            (Addr::V6(a, len), std::net::IpAddr::V6(ip)) => {
-                let mask = if *len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len)
-                };
-                u128::from(ip) & mask == u128::from(*a)
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Ports {
-    fn matches(&self, port: u16) -> bool {
-        match self {
-            Ports::Eq(v) => v.contains(&port),
-            Ports::Neq(p) => *p != port,
-            Ports::Lt(p) => port < *p,
-            Ports::Gt(p) => port > *p,
-            Ports::Range(a, b) => (*a..=*b).contains(&port),
-        }
-    }
-}
-
-impl Entry {
-    /// For an SSH login from `peer` to `local` (port 22): `Some(permit)`
-    /// when this entry decides it, `None` when it does not match.
-    pub fn admits_ssh(&self, peer: std::net::IpAddr, local: std::net::IpAddr) -> Option<bool> {
-        match self {
-            Entry::Remark(_) => None,
-            Entry::Std { permit, src, .. } => src.matches(peer).then_some(*permit),
-            Entry::Ace(a) => {
-                let proto = matches!(a.proto.as_str(), "ip" | "ipv6" | "tcp" | "6");
-                let ports = |p: &Option<Ports>, port| p.as_ref().is_none_or(|p| p.matches(port));
-                // The client's port is one of the ephemeral ones.
-                let hit = proto
-                    && a.src.matches(peer)
-                    && a.src_ports.as_ref().is_none_or(|p| p.matches(50_000))
-                    && a.dst.matches(local)
-                    && ports(&a.dst_ports, 22)
-                    && !a.flags.iter().any(|f| f == "established");
-                hit.then_some(a.permit)
-            }
-        }
     }
 }
 
@@ -169,63 +114,6 @@ impl Acl {
     }
 }
 
-const TCP_PORTS: &[(u16, &str)] = &[
-    (7, "echo"),
-    (9, "discard"),
-    (13, "daytime"),
-    (19, "chargen"),
-    (20, "ftp-data"),
-    (21, "ftp"),
-    (23, "telnet"),
-    (25, "smtp"),
-    (37, "time"),
-    (43, "whois"),
-    (49, "tacacs"),
-    (53, "domain"),
-    (70, "gopher"),
-    (79, "finger"),
-    (80, "www"),
-    (101, "hostname"),
-    (109, "pop2"),
-    (110, "pop3"),
-    (111, "sunrpc"),
-    (113, "ident"),
-    (119, "nntp"),
-    (179, "bgp"),
-    (194, "irc"),
-    (512, "exec"),
-    (513, "login"),
-    (514, "cmd"),
-    (515, "lpd"),
-    (517, "talk"),
-    (540, "uucp"),
-];
-const UDP_PORTS: &[(u16, &str)] = &[
-    (7, "echo"),
-    (9, "discard"),
-    (37, "time"),
-    (42, "nameserver"),
-    (49, "tacacs"),
-    (53, "domain"),
-    (67, "bootps"),
-    (68, "bootpc"),
-    (69, "tftp"),
-    (111, "sunrpc"),
-    (123, "ntp"),
-    (137, "netbios-ns"),
-    (138, "netbios-dgm"),
-    (139, "netbios-ss"),
-    (161, "snmp"),
-    (162, "snmptrap"),
-    (177, "xdmcp"),
-    (500, "isakmp"),
-    (512, "biff"),
-    (513, "who"),
-    (514, "syslog"),
-    (517, "talk"),
-    (520, "rip"),
-    (4500, "non500-isakmp"),
-];
 const PROTOCOLS: &[&str] = &[
     "ip", "tcp", "udp", "icmp", "gre", "esp", "ahp", "eigrp", "ospf", "pim", "igmp", "ipinip",
     "nos", "pcp", "sctp",
@@ -299,30 +187,6 @@ const FLAGS6: &[&str] = &[
 
 /// Flags that take one argument.
 const FLAGS_WITH_ARG: &[&str] = &["dscp", "precedence", "tos", "ttl", "time-range"];
-
-fn port_table(proto: &str) -> &'static [(u16, &'static str)] {
-    match proto {
-        "tcp" => TCP_PORTS,
-        "udp" => UDP_PORTS,
-        _ => &[],
-    }
-}
-
-fn parse_port(proto: &str, s: &str) -> Option<u16> {
-    s.parse().ok().or_else(|| {
-        port_table(proto)
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(p, _)| *p)
-    })
-}
-
-fn port_name(proto: &str, p: u16) -> String {
-    port_table(proto)
-        .iter()
-        .find(|(n, _)| *n == p)
-        .map_or_else(|| p.to_string(), |(_, n)| n.to_string())
-}
 
 /// A parse error at token `index` (for the caret under the echoed line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

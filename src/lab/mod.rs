@@ -14,10 +14,12 @@ mod device;
 mod ios;
 mod modem;
 mod nxos;
+mod ports;
 mod server;
 mod spec;
 mod stats;
 mod term;
+mod vty;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
