@@ -21,6 +21,18 @@ pub struct Interface {
 }
 
 impl Interface {
+    /// Its ACL bindings as configuration words: (command, ACL, direction).
+    pub fn bindings(&self) -> impl Iterator<Item = (&'static str, &String, &'static str)> {
+        [
+            ("ip access-group", &self.access_in, "in"),
+            ("ip access-group", &self.access_out, "out"),
+            ("ipv6 traffic-filter", &self.filter6_in, "in"),
+            ("ipv6 traffic-filter", &self.filter6_out, "out"),
+        ]
+        .into_iter()
+        .filter_map(|(word, acl, dir)| acl.as_ref().map(|a| (word, a, dir)))
+    }
+
     pub fn new(name: String) -> Interface {
         Interface {
             name,

@@ -111,15 +111,8 @@ fn run_body(rc: &RunningConfig) -> String {
             " ip address 10.{}.{idx}.1 255.255.255.0\r\n",
             rc.hostname.len()
         );
-        for (word, acl, dir) in [
-            ("ip access-group", &i.access_in, "in"),
-            ("ip access-group", &i.access_out, "out"),
-            ("ipv6 traffic-filter", &i.filter6_in, "in"),
-            ("ipv6 traffic-filter", &i.filter6_out, "out"),
-        ] {
-            if let Some(a) = acl {
-                let _ = write!(out, " {word} {a} {dir}\r\n");
-            }
+        for (word, a, dir) in i.bindings() {
+            let _ = write!(out, " {word} {a} {dir}\r\n");
         }
         out.push_str("!\r\n");
     }

@@ -58,15 +58,8 @@ fn acl_blocks(rc: &RunningConfig, out: &mut String) {
 /// An interface's ACL bindings, IPv4 and IPv6.
 fn bindings(i: &Interface) -> String {
     let mut out = String::new();
-    for (word, acl, dir) in [
-        ("ip access-group", &i.access_in, "in"),
-        ("ip access-group", &i.access_out, "out"),
-        ("ipv6 traffic-filter", &i.filter6_in, "in"),
-        ("ipv6 traffic-filter", &i.filter6_out, "out"),
-    ] {
-        if let Some(a) = acl {
-            let _ = write!(out, "  {word} {a} {dir}\r\n");
-        }
+    for (word, a, dir) in i.bindings() {
+        let _ = write!(out, "  {word} {a} {dir}\r\n");
     }
     out
 }

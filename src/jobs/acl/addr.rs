@@ -26,6 +26,22 @@ fn group(tokens: &[&str], t: &str, i: &mut usize) -> Result<Option<String>, Pars
     Ok(Some(format!("group {name}")))
 }
 
+/// Takes the address's first word: `Ok(canonical)` for `any` or a
+/// group, else `Err(word)` for the caller to read on.
+fn any_or_group<'a>(
+    tokens: &[&'a str],
+    i: &mut usize,
+) -> Result<Result<String, &'a str>, ParseError> {
+    let t = *tokens
+        .get(*i)
+        .ok_or_else(|| ParseError::new("address missing"))?;
+    *i += 1;
+    if t == "any" {
+        return Ok(Ok("any".into()));
+    }
+    Ok(group(tokens, t, i)?.ok_or(t))
+}
+
 fn v4(t: &str) -> Result<Ipv4Addr, ParseError> {
     t.parse()
         .map_err(|_| ParseError::at(t, format!("\"{t}\" is not an IPv4 address")))
@@ -58,16 +74,10 @@ fn prefix_v4(t: &str, a: &str, len: &str) -> Result<(Ipv4Addr, Ipv4Addr), ParseE
 
 /// An IPv4 address of an extended entry.
 pub fn v4_extended(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
-    let t = *tokens
-        .get(*i)
-        .ok_or_else(|| ParseError::new("address missing"))?;
-    *i += 1;
-    if t == "any" {
-        return Ok("any".into());
-    }
-    if let Some(g) = group(tokens, t, i)? {
-        return Ok(g);
-    }
+    let t = match any_or_group(tokens, i)? {
+        Ok(done) => return Ok(done),
+        Err(t) => t,
+    };
     let (ip, wildcard) = if t == "host" {
         let a = tokens
             .get(*i)
@@ -149,16 +159,10 @@ pub fn v4_standard(tokens: &[&str], i: &mut usize) -> Result<String, ParseError>
 
 /// An address of an IPv6 entry.
 pub fn v6(tokens: &[&str], i: &mut usize) -> Result<String, ParseError> {
-    let t = *tokens
-        .get(*i)
-        .ok_or_else(|| ParseError::new("address missing"))?;
-    *i += 1;
-    if t == "any" {
-        return Ok("any".into());
-    }
-    if let Some(g) = group(tokens, t, i)? {
-        return Ok(g);
-    }
+    let t = match any_or_group(tokens, i)? {
+        Ok(done) => return Ok(done),
+        Err(t) => t,
+    };
     let not_v6 = |t: &str| {
         if t.parse::<Ipv4Addr>().is_ok()
             || t.split('/')

@@ -459,8 +459,9 @@ mod props {
             }
             for (k, j) in junk.iter().enumerate() {
                 let at = (k * 3).min(rows.len());
-                // Junk that does not pose as a busy row of the table.
-                if !j.trim_start().starts_with('*') {
+                // Junk that does not pose as a busy row of the table,
+                // once the terminal has applied it (`\u{8}*` is a `*`).
+                if !plain(j).trim_start().starts_with('*') {
                     rows.insert(at, j.clone());
                 }
             }
