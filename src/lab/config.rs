@@ -274,13 +274,7 @@ fn numbered_line(
     if rest.is_empty() {
         return Err(ApplyError::Incomplete);
     }
-    let (_, entry) = parse_entry(rest, Dialect::Ios, kind).map_err(|e| {
-        if e.incomplete {
-            ApplyError::Incomplete
-        } else {
-            ApplyError::Invalid(at + 1 + e.index)
-        }
-    })?;
+    let (_, entry) = parse_entry(rest, Dialect::Ios, kind).map_err(|e| bad_token(e, at + 1))?;
     let acl = rc.acls.entry(typed.to_string()).or_insert_with(|| Acl {
         kind,
         ..Default::default()
@@ -290,10 +284,59 @@ fn numbered_line(
             "% Access-list type conflicts with prior definition\r\n".into(),
         ));
     }
-    if !(entry.is_ace() && acl.entries.values().any(|e| *e == entry)) {
-        let seq = acl.next_seq();
-        acl.entries.insert(seq, entry);
+    add_entry(rc, kind, typed, None, entry, Dialect::Ios)
+}
+
+/// A parse error at token `index` of the part that starts at word `at`.
+fn bad_token(e: super::acl::BadToken, at: usize) -> ApplyError {
+    if e.incomplete {
+        ApplyError::Incomplete
+    } else {
+        ApplyError::Invalid(at + e.index)
     }
+}
+
+/// Adds an entry to an ACL as the device does: a reference to an
+/// object-group it lacks and a taken sequence number are refused; IOS
+/// (IP access list entry sequence numbering, IOS 15 / IOS XE configuration
+/// guides): "If the user enters an entry that matches an already existing
+/// entry (except for the sequence number), then no changes are made." —
+/// accepted, silently, and nothing changes.
+fn add_entry(
+    rc: &mut RunningConfig,
+    kind: AclKind,
+    name: &str,
+    seq: Option<u32>,
+    entry: Entry,
+    dialect: Dialect,
+) -> Result<(Option<ConfigMode>, String), ApplyError> {
+    if let Some(missing) = entry
+        .groups()
+        .into_iter()
+        .find(|g| !rc.object_groups.contains(*g))
+    {
+        return Err(ApplyError::Message(match dialect {
+            Dialect::Ios => format!("% Object-group {missing} does not exist\r\n"),
+            Dialect::Nxos => format!("ERROR: object-group {missing} does not exist\r\n"),
+        }));
+    }
+    let acl: &mut Acl = rc.table(kind).entry(name.to_string()).or_default();
+    let seq = seq.unwrap_or_else(|| acl.next_seq());
+    if acl.entries.contains_key(&seq) {
+        return Err(ApplyError::Message(match dialect {
+            Dialect::Ios => "% Duplicate sequence number\r\n".into(),
+            Dialect::Nxos => "ERROR: Duplicate sequence number\r\n".into(),
+        }));
+    }
+    if dialect == Dialect::Ios && entry.is_ace() && acl.entries.values().any(|e| *e == entry) {
+        return Ok((None, String::new()));
+    }
+    if let Entry::Remark(r) = &entry
+        && r.len() > 100
+    {
+        return Err(ApplyError::Invalid(1));
+    }
+    acl.entries.insert(seq, entry);
     Ok((None, String::new()))
 }
 
@@ -424,13 +467,7 @@ fn apply_acl(
             acl.statistics = false;
             return Ok((None, String::new()));
         }
-        let (_, entry) = parse_entry(w.rest(1), dialect, kind).map_err(|e| {
-            if e.incomplete {
-                ApplyError::Incomplete
-            } else {
-                ApplyError::Invalid(e.index + 1)
-            }
-        })?;
+        let (_, entry) = parse_entry(w.rest(1), dialect, kind).map_err(|e| bad_token(e, 1))?;
         acl.entries.retain(|_, e| *e != entry);
         return Ok((None, String::new()));
     }
@@ -447,46 +484,8 @@ fn apply_acl(
     if !looks_like_entry {
         return Err(ApplyError::Invalid(0));
     }
-    let (seq, entry) = parse_entry(w.line.trim(), dialect, kind).map_err(|e| {
-        if e.incomplete {
-            ApplyError::Incomplete
-        } else {
-            ApplyError::Invalid(e.index)
-        }
-    })?;
-    // A reference to an object-group the device does not have.
-    if let Some(missing) = entry
-        .groups()
-        .into_iter()
-        .find(|g| !rc.object_groups.contains(*g))
-    {
-        return Err(ApplyError::Message(match dialect {
-            Dialect::Ios => format!("% Object-group {missing} does not exist\r\n"),
-            Dialect::Nxos => format!("ERROR: object-group {missing} does not exist\r\n"),
-        }));
-    }
-    let acl: &mut Acl = rc.table(kind).entry(name.to_string()).or_default();
-    let seq = seq.unwrap_or_else(|| acl.next_seq());
-    if acl.entries.contains_key(&seq) {
-        return Err(ApplyError::Message(match dialect {
-            Dialect::Ios => "% Duplicate sequence number\r\n".into(),
-            Dialect::Nxos => "ERROR: Duplicate sequence number\r\n".into(),
-        }));
-    }
-    // IOS (IP access list entry sequence numbering, IOS 15 / IOS XE
-    // configuration guides): "If the user enters an entry that matches an
-    // already existing entry (except for the sequence number), then no
-    // changes are made." Accepted, silently, and nothing changes.
-    if dialect == Dialect::Ios && entry.is_ace() && acl.entries.values().any(|e| *e == entry) {
-        return Ok((None, String::new()));
-    }
-    if let Entry::Remark(r) = &entry
-        && r.len() > 100
-    {
-        return Err(ApplyError::Invalid(1));
-    }
-    acl.entries.insert(seq, entry);
-    Ok((None, String::new()))
+    let (seq, entry) = parse_entry(w.line.trim(), dialect, kind).map_err(|e| bad_token(e, 0))?;
+    add_entry(rc, kind, name, seq, entry, dialect)
 }
 
 fn apply_archive(

@@ -101,11 +101,12 @@ impl RunningConfig {
     /// wins, and nothing matched is denied. No access-class, or one that
     /// names no ACL (or one without a rule), admits everyone, as on IOS.
     pub fn vty_admits(&self, peer: std::net::IpAddr, local: std::net::IpAddr) -> bool {
-        let (class, table) = if peer.is_ipv6() {
-            (&self.vty.class6_in, &self.acls6)
+        let (class, kind) = if peer.is_ipv6() {
+            (&self.vty.class6_in, AclKind::Ipv6)
         } else {
-            (&self.vty.class_in, &self.acls)
+            (&self.vty.class_in, AclKind::Extended)
         };
+        let table = self.table_of(kind);
         let Some(acl) = class.as_ref().and_then(|n| table.get(n)) else {
             return true;
         };
@@ -116,6 +117,14 @@ impl RunningConfig {
             .values()
             .find_map(|e| e.admits_ssh(peer, local))
             .unwrap_or(false)
+    }
+
+    /// The ACL table of a kind, to read.
+    pub fn table_of(&self, kind: AclKind) -> &BTreeMap<String, Acl> {
+        match kind {
+            AclKind::Ipv6 => &self.acls6,
+            _ => &self.acls,
+        }
     }
 
     /// The ACL table of a kind: IPv4 or IPv6.

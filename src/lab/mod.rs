@@ -492,9 +492,9 @@ impl Lab {
     /// [`Lab::acl`] for an ACL of any kind.
     pub fn acl_of(&self, device: &str, kind: AclKind, name: &str) -> Option<Vec<(u32, String)>> {
         let dev = self.device(device)?;
-        let mut st = dev.lock();
+        let st = dev.lock();
         let dialect = st.dialect();
-        st.running.table(kind).get(name).map(|a| {
+        st.running.table_of(kind).get(name).map(|a| {
             a.entries
                 .iter()
                 .map(|(s, e)| (*s, acl::render(e, dialect)))

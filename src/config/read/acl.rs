@@ -372,7 +372,13 @@ fn check_lines(
                             .as_deref()
                             .and_then(|tok| {
                                 let text = doc.src().get(line_span.clone())?;
-                                let pos = text.find(tok)?;
+                                // The word itself, not a longer word containing it.
+                                let pos = text.match_indices(tok).map(|(p, _)| p).find(|&p| {
+                                    let before = text[..p].chars().next_back();
+                                    let after = text[p + tok.len()..].chars().next();
+                                    before.is_none_or(char::is_whitespace)
+                                        && after.is_none_or(char::is_whitespace)
+                                })?;
                                 Some(line_span.start + pos..line_span.start + pos + tok.len())
                             })
                             .unwrap_or(line_span);
