@@ -140,10 +140,13 @@ async fn one_window_replaces_every_family_on_200_devices() {
         if n.starts_with("ios-") {
             assert_eq!(
                 texts(lab.acl_of(n, AclKind::Standard, "VTY_MGMT")),
+                // In sequence order: the new host went in below every
+                // entry (IOS lists and checks a standard ACL's hosts first
+                // anyway).
                 [
+                    "permit 10.9.9.9",
                     "remark management stations and jump host",
                     "permit 127.0.0.0 0.0.0.255",
-                    "permit 10.9.9.9",
                     "deny any log"
                 ],
                 "{n}"

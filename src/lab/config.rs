@@ -331,6 +331,13 @@ fn add_entry(
     if dialect == Dialect::Ios && entry.is_ace() && acl.entries.values().any(|e| *e == entry) {
         return Ok((None, String::new()));
     }
+    if dialect == Dialect::Ios
+        && let Some(at) = super::standard::refused_by(acl, seq, &entry)
+    {
+        return Err(ApplyError::Message(format!(
+            "% Access rule can't be configured at higher sequence num as it is part of the existing rule at sequence num {at}\r\n"
+        )));
+    }
     if let Entry::Remark(r) = &entry
         && r.len() > 100
     {

@@ -113,9 +113,11 @@ impl RunningConfig {
         if !acl.has_ace() {
             return true;
         }
-        acl.entries
-            .values()
-            .find_map(|e| e.admits_ssh(peer, local))
+        // In the order the device processes them (IOS: a standard ACL's
+        // hosts first).
+        super::standard::shown(acl)
+            .into_iter()
+            .find_map(|(_, e)| e.admits_ssh(peer, local))
             .unwrap_or(false)
     }
 

@@ -8,6 +8,7 @@ use super::acl::{AclKind, Addr, Dialect, Entry, render};
 use super::cli::{Cli, ConfigMode, Mode, Question, Reply, Telnet, Then, Words, filter_output};
 use super::device::RunningConfig;
 use super::modem::Modem;
+use super::standard::shown;
 
 const ENTER_CONFIG: &str = "Enter configuration commands, one per line.  End with CNTL/Z.\r\n";
 
@@ -60,10 +61,10 @@ pub fn show_acls_of(rc: &RunningConfig, name: Option<&str>, ip: bool, v6: bool) 
             AclKind::Ipv6 => "IPv6",
         };
         let _ = write!(out, "{title} access list {n}\r\n");
-        for (seq, e) in acl.entries.iter().filter(|(_, e)| e.is_ace()) {
+        for (seq, e) in shown(acl).into_iter().filter(|(_, e)| e.is_ace()) {
             let text = render(e, Dialect::Ios);
             let _ = match (acl.kind, e) {
-                (AclKind::Ipv6, _) => write!(out, "    {text}{} sequence {seq}\r\n", matches(*seq)),
+                (AclKind::Ipv6, _) => write!(out, "    {text}{} sequence {seq}\r\n", matches(seq)),
                 // `permit 10.0.0.0, wildcard bits 0.0.0.255`
                 (
                     AclKind::Standard,
@@ -74,9 +75,9 @@ pub fn show_acls_of(rc: &RunningConfig, name: Option<&str>, ip: bool, v6: bool) 
                 ) if !w.is_unspecified() => {
                     let text =
                         text.replacen(&format!("{ip} {w}"), &format!("{ip}, wildcard bits {w}"), 1);
-                    write!(out, "    {seq} {text}{}\r\n", matches(*seq))
+                    write!(out, "    {seq} {text}{}\r\n", matches(seq))
                 }
-                _ => write!(out, "    {seq} {text}{}\r\n", matches(*seq)),
+                _ => write!(out, "    {seq} {text}{}\r\n", matches(seq)),
             };
         }
     }
@@ -127,13 +128,13 @@ fn run_body(rc: &RunningConfig) -> String {
             "extended"
         };
         let _ = write!(out, "ip access-list {kind} {n}\r\n");
-        for e in acl.entries.values() {
+        for (_, e) in shown(acl) {
             let _ = write!(out, " {}\r\n", padded(e));
         }
         out.push_str("!\r\n");
     }
     for (n, acl) in rc.acls.iter().filter(|(n, _)| n.parse::<u32>().is_ok()) {
-        for e in acl.entries.values() {
+        for (_, e) in shown(acl) {
             let _ = write!(out, "access-list {n} {}\r\n", padded(e));
         }
     }

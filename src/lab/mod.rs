@@ -17,6 +17,7 @@ mod nxos;
 mod ports;
 mod server;
 mod spec;
+mod standard;
 mod stats;
 mod term;
 mod vty;

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::acl::{Entry, render};
+use super::acl::render;
 use super::spec::{FIRST_LINE, HUB, branch_name};
 use super::{Lab, LabError, branch_number};
 use crate::platform::Platform;
@@ -81,13 +81,11 @@ impl Lab {
                     .acls
                     .iter()
                     .map(|(n, a)| {
-                        let shown = a
-                            .entries
-                            .values()
+                        let shown = super::standard::shown(a)
+                            .into_iter()
+                            .map(|(_, e)| e)
                             // IOS's `show ip access-lists` does not print remarks.
-                            .filter(|e| {
-                                d.platform == Platform::CiscoNxos || matches!(e, Entry::Ace(_))
-                            })
+                            .filter(|e| d.platform == Platform::CiscoNxos || e.is_ace())
                             .map(|e| render(e, dialect))
                             .collect();
                         (n.clone(), shown)

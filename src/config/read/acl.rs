@@ -397,6 +397,22 @@ fn check_lines(
                                 format!("{prefix}this entry repeats line {} (`{}`)", first + 1, parsed.entry),
                                 Some("a device keeps one copy of an entry (IOS ignores a repeat): remove one of the two lines".into()),
                             );
+                        } else if let Some(k) = (family == Family::Standard)
+                            .then(|| {
+                                crate::jobs::acl::standard::covered_by(
+                                    seen.iter().map(|(e, _)| e),
+                                    &parsed.entry,
+                                )
+                            })
+                            .flatten()
+                        {
+                            let (range, line) = &seen[k];
+                            doc.problem(
+                                span_of(i),
+                                at.clone(),
+                                format!("{prefix}IOS refuses this host entry: line {} (`{range}`) already covers it", line + 1),
+                                Some(format!("IOS checks a standard ACL's hosts before its ranges, so a host after a range that covers it would change what the ACL does; it refuses it (`% Access rule can't be configured at higher sequence num`): move this line above line {}, or remove it if the range already decides it", line + 1)),
+                            );
                         } else {
                             seen.push((parsed.entry, i));
                         }

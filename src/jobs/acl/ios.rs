@@ -9,9 +9,10 @@
 //! tidied to 10, 20, … at the end, as a reload would.
 
 use super::ace::Entry;
+use super::method::{AclMethod, Confirmed};
 use super::plan::{self, Slots};
 use super::read::{self, AclState};
-use super::{AclJob, AclRef, ApplyFail, Safety};
+use super::{AclJob, AclRef, ApplyFail, Family, Safety, listing, standard};
 use crate::device::{DeviceError, Session};
 use crate::platform::Platform;
 
@@ -24,7 +25,7 @@ const BINDINGS: &str =
     "show running-config | include ^interface|^line|access-group|traffic-filter|access-class";
 
 /// The ACL's entries, remarks included, in order.
-pub async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let section = s.command(&acl.ios_show()).await?;
     let (exists, entries) = read::ios_running(&section, acl);
     Ok(AclState {
@@ -35,7 +36,7 @@ pub async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState,
 }
 
 /// The ACL and where it is bound, in one round trip.
-pub async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let show = acl.ios_show();
     let out = s.reads(&[&show, BINDINGS]).await?;
     let (exists, entries) = read::ios_running(&out[0], acl);
@@ -90,6 +91,65 @@ fn commands(
     (add, finish)
 }
 
+/// The commands for the change. A standard ACL that exists lists its hosts
+/// first, not in sequence order (`standard.rs`), so its sequence numbers
+/// are read back after resequencing, before anything else is sent.
+async fn plan_commands(
+    s: &mut Session,
+    acl: &AclRef<'_>,
+    current: &AclState,
+    target: &[(Entry, String)],
+) -> Result<(Vec<String>, Vec<String>), ApplyFail> {
+    if acl.family != Family::Standard || !current.exists {
+        return Ok(commands(acl, current, target));
+    }
+    let step = standard::step(target.len());
+    let reseq = acl.resequence(IOS, step, step);
+    let show = format!("do show ip access-lists {}", acl.name);
+    let mut sent = String::new();
+    let read_back = async {
+        sent.clone_from(&reseq);
+        s.command(&reseq).await?;
+        sent.clone_from(&show);
+        let out = s.command(&show).await?;
+        let listed: Vec<(u32, Entry)> = listing::listings(&out, IOS)
+            .ok()
+            .and_then(|all| all.into_iter().find(|l| l.name == acl.name))
+            .map(|l| {
+                l.entries
+                    .into_iter()
+                    .filter_map(|line| Some((line.seq?, line.entry)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        standard::in_seq_order(&current.entries_only(), &listed, step).map_err(|message| {
+            DeviceError::CommandRejected {
+                device: s.name().to_string(),
+                command: show.clone(),
+                indicator: "mismatch".into(),
+                message: format!(
+                    "cannot tell the sequence number of every entry of {}: {message}",
+                    acl.name
+                ),
+            }
+        })
+    };
+    match read_back.await {
+        Ok(old) => Ok(standard::commands(acl, &old, target)),
+        Err(error) => {
+            if matches!(error, DeviceError::CommandRejected { .. }) {
+                let _ = s.command("end").await;
+            }
+            Err(ApplyFail {
+                step: "apply",
+                line: Some(sent),
+                error,
+                touched: true,
+            })
+        }
+    }
+}
+
 /// Pastes the first list, then — only if every line was accepted — the
 /// second.
 async fn send_all(
@@ -116,7 +176,7 @@ async fn send_all(
     Ok(())
 }
 
-pub async fn apply(
+async fn apply(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
@@ -172,14 +232,16 @@ pub async fn apply(
         .iter()
         .map(|l| (l.entry.clone(), l.text.clone()))
         .collect();
-    let cmds = commands(&job.acl(), before, &target);
+    let cmds = plan_commands(s, &job.acl(), before, &target)
+        .await
+        .map_err(|f| (safety.clone(), f))?;
     send_all(s, &cmds).await.map_err(|f| (safety.clone(), f))?;
     Ok(safety)
 }
 
 /// Puts the previous ACL back from whatever state the device is in now,
 /// the same way: entry by entry, never empty.
-pub async fn restore(
+async fn restore(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
@@ -195,11 +257,103 @@ pub async fn restore(
             .iter()
             .map(|p| (p.entry.clone(), p.shown.clone()))
             .collect();
-        commands(&job.acl(), &now, &previous)
+        plan_commands(s, &job.acl(), &now, &previous)
+            .await
+            .map_err(|f| f.error)?
     } else {
         (vec![job.acl().delete(IOS)], vec!["end".into()])
     };
     send_all(s, &cmds).await.map_err(|f| f.error)
+}
+
+/// IOS's way: in place under the revert timer.
+pub(crate) struct Ios;
+
+impl AclMethod for Ios {
+    async fn read(&self, s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+        read(s, acl).await
+    }
+
+    async fn read_entries(
+        &self,
+        s: &mut Session,
+        acl: &AclRef<'_>,
+    ) -> Result<AclState, DeviceError> {
+        read_entries(s, acl).await
+    }
+
+    fn shown_by(&self, acl: &AclRef<'_>) -> String {
+        acl.ios_show()
+    }
+
+    /// IOS keeps a standard ACL's hosts first, whatever order they were
+    /// written in.
+    fn compared(&self, acl: &AclRef<'_>, entries: &[Entry]) -> Vec<Entry> {
+        if acl.family == Family::Standard {
+            standard::as_processed(entries)
+        } else {
+            entries.to_vec()
+        }
+    }
+
+    async fn apply(
+        &self,
+        s: &mut Session,
+        current: &AclState,
+        job: &AclJob,
+    ) -> Result<Safety, (Safety, ApplyFail)> {
+        apply(s, current, job).await
+    }
+
+    fn pending_safety(&self, job: &AclJob) -> Safety {
+        Safety::RevertTimer {
+            minutes: job.revert_minutes,
+        }
+    }
+
+    /// `configure confirm`; refused, the revert timer undoes the change.
+    async fn confirm(&self, s: &mut Session, safety: &Safety) -> Confirmed {
+        let Safety::RevertTimer { minutes } = safety else {
+            return Confirmed::Done;
+        };
+        match s.command("configure confirm").await {
+            Ok(_) => Confirmed::Done,
+            Err(error) => Confirmed::Failed {
+                line: "configure confirm".into(),
+                error,
+                note: format!(
+                    "not confirmed: the device goes back to the previous config by itself within {minutes} min (revert timer); check it then"
+                ),
+            },
+        }
+    }
+
+    async fn restore(
+        &self,
+        s: &mut Session,
+        before: &AclState,
+        job: &AclJob,
+        safety: &Safety,
+    ) -> Result<(), DeviceError> {
+        restore(s, before, job, safety).await
+    }
+
+    /// Restored and checked: the pending revert is no longer needed.
+    async fn after_restore(&self, s: &mut Session, safety: &Safety) -> bool {
+        match safety {
+            Safety::RevertTimer { .. } => s.command("configure confirm").await.is_ok(),
+            _ => true,
+        }
+    }
+
+    fn unreachable(&self, safety: &Safety, error: &DeviceError, acl_name: &str) -> String {
+        match safety {
+            Safety::RevertTimer { minutes } => format!(
+                "NOT restored by nightshift ({error}); the device reverts by itself within {minutes} min (revert timer)"
+            ),
+            _ => format!("NOT restored ({error}); {acl_name} may be half-built: check it by hand"),
+        }
+    }
 }
 
 #[cfg(test)]

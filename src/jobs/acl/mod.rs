@@ -2,8 +2,9 @@
 //! unfiltered, verify it, restore the previous ACL on failure, save.
 //!
 //! The change is planned entry by entry (`plan.rs`): entries both ACLs
-//! share stay in place, and only what differs is sent. Per platform (see
-//! `ios.rs`, `nxos.rs`):
+//! share stay in place, and only what differs is sent. The push is written
+//! once against [`method::AclMethod`]; each platform implements it
+//! (`ios.rs`, `nxos.rs`):
 //! - IOS: in place, make-before-break. New entries are inserted first, moved
 //!   ones deleted and entered again one by one, old ones deleted last (IOS
 //!   keeps no duplicate entry, so a kept entry cannot be entered twice).
@@ -33,16 +34,19 @@ pub mod family;
 pub mod groups;
 mod ios;
 pub mod listing;
+mod method;
 mod nxos;
 pub mod options;
 mod plan;
 pub mod read;
 mod result;
+pub mod standard;
 mod vty;
 
 use self::ace::{Entry, Line};
 pub use self::drift::{Expected, OnDrift};
 pub use self::family::{AclRef, Family};
+use self::method::{AclMethod, Confirmed};
 use self::read::{AclState, Found};
 pub use self::result::{AclResult, Status};
 use super::{StepTime, Steps};
@@ -135,29 +139,6 @@ impl ApplyFail {
     }
 }
 
-async fn read_state(
-    s: &mut Session,
-    platform: Platform,
-    acl: &AclRef<'_>,
-) -> Result<AclState, DeviceError> {
-    match platform {
-        Platform::CiscoIos => ios::read(s, acl).await,
-        Platform::CiscoNxos => nxos::read(s, acl).await,
-    }
-}
-
-/// Just the entries, for checking a change or a restore.
-async fn read_entries(
-    s: &mut Session,
-    platform: Platform,
-    acl: &AclRef<'_>,
-) -> Result<AclState, DeviceError> {
-    match platform {
-        Platform::CiscoIos => ios::read_entries(s, acl).await,
-        Platform::CiscoNxos => nxos::read_entries(s, acl).await,
-    }
-}
-
 fn mismatch(shown: &[Entry], want: &[Entry]) -> Option<String> {
     if shown == want {
         return None;
@@ -197,20 +178,33 @@ pub async fn push_acl(
     in_flight: Option<Option<serde_json::Value>>,
     expected: Option<&Expected>,
 ) -> AclResult {
+    match link.target.platform {
+        Platform::CiscoIos => push(&ios::Ios, link, job, dry_run, in_flight, expected).await,
+        Platform::CiscoNxos => push(&nxos::Nxos, link, job, dry_run, in_flight, expected).await,
+    }
+}
+
+async fn push<M: AclMethod>(
+    m: &M,
+    link: &DeviceLink,
+    job: &AclJob,
+    dry_run: bool,
+    in_flight: Option<Option<serde_json::Value>>,
+    expected: Option<&Expected>,
+) -> AclResult {
     let (in_flight, earlier) = (in_flight.is_some(), in_flight.flatten());
     let mut r = AclResult::new(&link.target.name, &job.acl_name);
     let mut steps = Steps::new(link.on_step.clone());
-    let platform = link.target.platform;
     let mut s = match link.open().await {
         Ok(s) => s,
         Err(e) => return r.failed("connect", None, &e, steps),
     };
     steps.done("connect").await;
     r.algorithms = Some(s.negotiated().clone());
-    if in_flight && !dry_run && platform == Platform::CiscoNxos {
-        nxos::discard_pending(&mut s, &job.acl()).await;
+    if in_flight && !dry_run {
+        m.discard_pending(&mut s, &job.acl()).await;
     }
-    let current = match read_state(&mut s, platform, &job.acl()).await {
+    let current = match m.read(&mut s, &job.acl()).await {
         Ok(b) => b,
         Err(e) => {
             s.close().await;
@@ -223,18 +217,12 @@ pub async fn push_acl(
         .and_then(|v| serde_json::from_value::<Found>(v).ok())
         .and_then(|f| f.state(&current))
         .unwrap_or_else(|| current.clone());
+    let same = |a: &[Entry], b: &[Entry]| m.compared(&job.acl(), a) == m.compared(&job.acl(), b);
     let left_changed =
-        before.exists != current.exists || before.entries_only() != current.entries_only();
+        before.exists != current.exists || !same(&before.entries_only(), &current.entries_only());
     let want = job.entries();
-    let unchanged = current.exists
-        && current.entries_only() == want
-        && (platform != Platform::CiscoNxos
-            || !nxos::numbered(job)
-            || current
-                .entries
-                .iter()
-                .map(|p| p.seq)
-                .eq(job.intent.iter().map(|l| l.seq)));
+    let unchanged =
+        current.exists && same(&current.entries_only(), &want) && m.same_numbers(&current, job);
     // Changed by someone since it was seen (not by an earlier attempt of
     // this run, which the journal accounts for).
     let drifted = match expected {
@@ -339,15 +327,10 @@ pub async fn push_acl(
             return r;
         }
         // Applied by the attempt that died: confirm and save it now.
-        let safety = match platform {
-            Platform::CiscoIos => Safety::RevertTimer {
-                minutes: job.revert_minutes,
-            },
-            Platform::CiscoNxos => Safety::Checkpoint(nxos::checkpoint_name(&job.acl())),
-        };
+        let safety = m.pending_safety(job);
         r.safety_net =
             Some("completed after a restart: pending revert confirmed / checkpoint dropped".into());
-        return complete(s, platform, &safety, job, r, steps).await;
+        return complete(m, s, link, &safety, job, r, steps).await;
     }
     if dry_run {
         r.status = Status::WouldChange;
@@ -355,33 +338,29 @@ pub async fn push_acl(
         s.close().await;
         return r;
     }
-    let applied = match platform {
-        Platform::CiscoIos => ios::apply(&mut s, &current, job).await,
-        Platform::CiscoNxos => nxos::apply(&mut s, &current, job).await,
-    };
-    let (safety, failure) = match applied {
+    let (safety, failure) = match m.apply(&mut s, &current, job).await {
         Ok(safety) => {
             steps.done("apply").await;
-            match read_entries(&mut s, platform, &job.acl()).await {
-                Ok(now) => match mismatch(&now.entries_only(), &want) {
+            match m.read_entries(&mut s, &job.acl()).await {
+                Ok(now) => match mismatch(
+                    &m.compared(&job.acl(), &now.entries_only()),
+                    &m.compared(&job.acl(), &want),
+                ) {
                     None => {
                         steps.done("verify").await;
                         r.after = now.entries.iter().map(|p| p.shown.clone()).collect();
                         (safety, None)
                     }
-                    Some(m) => (
+                    Some(why) => (
                         safety,
                         Some(ApplyFail {
                             step: "verify",
                             line: None,
                             error: DeviceError::CommandRejected {
                                 device: r.name.clone(),
-                                command: match platform {
-                                    Platform::CiscoIos => job.acl().ios_show(),
-                                    Platform::CiscoNxos => "show running-config aclmgr".into(),
-                                },
+                                command: m.shown_by(&job.acl()),
                                 indicator: "mismatch".into(),
-                                message: format!("verification failed: {m}"),
+                                message: format!("verification failed: {why}"),
                             },
                             touched: true,
                         }),
@@ -425,7 +404,7 @@ pub async fn push_acl(
             "nothing was changed on the device".to_string()
         } else {
             let session = if alive { Some(s) } else { None };
-            restore(link, session, &before, job, &safety).await
+            restore(m, link, session, &before, job, &safety).await
         });
         let restore_note = r.restored.clone();
         let mut r = r.failed(fail.step, fail.line, &fail.error, steps);
@@ -435,42 +414,30 @@ pub async fn push_acl(
         }
         return r;
     }
-    complete(s, platform, &safety, job, r, steps).await
+    complete(m, s, link, &safety, job, r, steps).await
 }
 
 /// Confirms a verified change and saves it. A refused `configure confirm`
 /// undoes the change (the revert timer runs out): a failure. Anything
 /// after that leaves the change in place: a warning.
-async fn complete(
+async fn complete<M: AclMethod>(
+    m: &M,
     mut s: Session,
-    platform: Platform,
+    link: &DeviceLink,
     safety: &Safety,
     job: &AclJob,
     mut r: AclResult,
     mut steps: Steps,
 ) -> AclResult {
-    match (platform, safety) {
-        (Platform::CiscoIos, Safety::RevertTimer { minutes }) => {
-            if let Err(e) = s.command("configure confirm").await {
-                s.close().await;
-                let mut r = r.failed("confirm", Some("configure confirm".into()), &e, steps);
-                r.restored = Some(format!(
-                    "not confirmed: the device goes back to the previous config by itself within {minutes} min (revert timer); check it then"
-                ));
-                return r;
-            }
+    match m.confirm(&mut s, safety).await {
+        Confirmed::Done => {}
+        Confirmed::Warning(w) => r.warnings.push(w),
+        Confirmed::Failed { line, error, note } => {
+            s.close().await;
+            let mut r = r.failed("confirm", Some(line), &error, steps);
+            r.restored = Some(note);
+            return r;
         }
-        (Platform::CiscoNxos, Safety::Checkpoint(cp)) => {
-            if let Err(e) = nxos::drop_checkpoint(&mut s, cp).await
-                && !device_message(&e).contains("does not exist")
-            {
-                r.warnings.push(format!(
-                    "the change is committed and verified, but the checkpoint {cp} could not be removed ({}); remove it by hand with `no checkpoint {cp}` (it counts towards the switch's ten)",
-                    device_message(&e)
-                ));
-            }
-        }
-        _ => {}
     }
     steps.done("confirm").await;
     if job.save {
@@ -482,7 +449,7 @@ async fn complete(
             Err(e) => r.warnings.push(format!(
                 "the change is live and verified but NOT saved ({}): a reload brings back the previous ACL; save by hand (`{}`)",
                 device_message(&e),
-                crate::device::platform::spec(platform).save
+                crate::device::platform::spec(link.target.platform).save
             )),
         }
         s.set_command_timeout(was);
@@ -502,56 +469,30 @@ fn device_message(e: &DeviceError) -> String {
 }
 
 /// Puts the previous ACL back and checks it; returns what happened, in words.
-async fn restore(
+async fn restore<M: AclMethod>(
+    m: &M,
     link: &DeviceLink,
     session: Option<Session>,
     before: &AclState,
     job: &AclJob,
     safety: &Safety,
 ) -> String {
-    let platform = link.target.platform;
     let mut s = match session {
         Some(s) => s,
         None => match link.open().await {
             Ok(s) => s,
-            Err(e) => {
-                return match safety {
-                    Safety::RevertTimer { minutes } => format!(
-                        "NOT restored by nightshift ({e}); the device reverts by itself within {minutes} min (revert timer)"
-                    ),
-                    Safety::Checkpoint(_) | Safety::Unavailable(_)
-                        if platform == Platform::CiscoNxos =>
-                    {
-                        format!(
-                            "nothing was committed; could not reconnect to clean up the pending configuration session ({e})"
-                        )
-                    }
-                    _ => format!(
-                        "NOT restored ({e}); {} may be half-built: check it by hand",
-                        job.acl_name
-                    ),
-                };
-            }
+            Err(e) => return m.unreachable(safety, &e, &job.acl_name),
         },
     };
-    let put_back = match platform {
-        Platform::CiscoIos => ios::restore(&mut s, before, job, safety).await,
-        Platform::CiscoNxos => nxos::restore(&mut s, before, job, safety).await,
-    };
-    let note = match put_back {
+    let note = match m.restore(&mut s, before, job, safety).await {
         Err(e) => format!("restore FAILED: {e}; check {} by hand", job.acl_name),
-        Ok(()) => match read_entries(&mut s, platform, &job.acl()).await {
+        Ok(()) => match m.read_entries(&mut s, &job.acl()).await {
             Ok(now)
-                if now.exists == before.exists && now.entries_only() == before.entries_only() =>
+                if now.exists == before.exists
+                    && m.compared(&job.acl(), &now.entries_only())
+                        == m.compared(&job.acl(), &before.entries_only()) =>
             {
-                let confirmed = match (platform, safety) {
-                    // Restored and checked: the pending revert is no longer needed.
-                    (Platform::CiscoIos, Safety::RevertTimer { .. }) => {
-                        s.command("configure confirm").await.is_ok()
-                    }
-                    _ => true,
-                };
-                if confirmed {
+                if m.after_restore(&mut s, safety).await {
                     "previous ACL restored and verified".to_string()
                 } else {
                     "previous ACL restored and verified; the revert timer is still pending"

@@ -4,6 +4,7 @@
 //! rollback at a time.
 
 use super::ace::Entry;
+use super::method::{AclMethod, Confirmed};
 use super::plan::{self, Slots};
 use super::read::{self, AclState};
 use super::{AclJob, AclRef, ApplyFail, Safety};
@@ -18,7 +19,7 @@ const CHECKPOINT_NAME_MAX: usize = 32;
 const MAX_SEQ: u64 = 4_294_967_295;
 
 /// The ACL, its bindings and the switch's checkpoints, in one round trip.
-pub async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let mut out = s
         .each(&["show running-config aclmgr", "show checkpoint summary"])
         .await?
@@ -34,7 +35,7 @@ pub async fn read(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceE
 }
 
 /// Just the ACL, for checking a change or a restore.
-pub async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+async fn read_entries(s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
     let out = s.command("show running-config aclmgr").await?;
     Ok(read::nxos_aclmgr(&out, acl))
 }
@@ -69,7 +70,7 @@ fn short(acl: &str, max: usize) -> String {
 
 /// nightshift's checkpoint for `acl`: `nightshift-` and the ACL name
 /// (shortened, with a hash, when it would pass 32 characters).
-pub fn checkpoint_name(acl: &AclRef<'_>) -> String {
+fn checkpoint_name(acl: &AclRef<'_>) -> String {
     let prefix = "nightshift-";
     format!(
         "{prefix}{}",
@@ -78,7 +79,7 @@ pub fn checkpoint_name(acl: &AclRef<'_>) -> String {
 }
 
 /// Discards a configuration session an earlier, dead attempt left pending.
-pub async fn discard_pending(s: &mut Session, acl: &AclRef<'_>) {
+async fn discard_pending(s: &mut Session, acl: &AclRef<'_>) {
     if s.command(&format!("configure session {}", session_name(acl)))
         .await
         .is_ok()
@@ -314,7 +315,7 @@ async fn checkpoint_and_enter(
     }
 }
 
-pub async fn apply(
+async fn apply(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
@@ -342,19 +343,19 @@ pub async fn apply(
 
 /// Whether the intent gives its own sequence numbers, which NX-OS keeps:
 /// then the numbers are part of what must match.
-pub fn numbered(job: &AclJob) -> bool {
+fn numbered(job: &AclJob) -> bool {
     !job.intent.is_empty() && job.intent.iter().all(|l| l.seq.is_some())
 }
 
 /// After a verified commit: drops nightshift's checkpoint. Cleanup: a
 /// refusal leaves the change in place and is a warning.
-pub async fn drop_checkpoint(s: &mut Session, cp: &str) -> Result<(), DeviceError> {
+async fn drop_checkpoint(s: &mut Session, cp: &str) -> Result<(), DeviceError> {
     s.command(&format!("no checkpoint {cp}")).await.map(|_| ())
 }
 
 /// Discards a pending session, then puts the previous ACL back if the
 /// device no longer has it.
-pub async fn restore(
+async fn restore(
     s: &mut Session,
     before: &AclState,
     job: &AclJob,
@@ -385,6 +386,96 @@ pub async fn restore(
     };
     enter_session(s, &job.acl()).await.map_err(|f| f.error)?;
     in_session(s, &cmds).await.map_err(|f| f.error)
+}
+
+/// NX-OS's way: a configuration session, committed atomically, with a
+/// checkpoint.
+pub(crate) struct Nxos;
+
+impl AclMethod for Nxos {
+    async fn read(&self, s: &mut Session, acl: &AclRef<'_>) -> Result<AclState, DeviceError> {
+        read(s, acl).await
+    }
+
+    async fn read_entries(
+        &self,
+        s: &mut Session,
+        acl: &AclRef<'_>,
+    ) -> Result<AclState, DeviceError> {
+        read_entries(s, acl).await
+    }
+
+    fn shown_by(&self, _acl: &AclRef<'_>) -> String {
+        "show running-config aclmgr".into()
+    }
+
+    /// NX-OS keeps the sequence numbers an intent gives.
+    fn same_numbers(&self, current: &AclState, job: &AclJob) -> bool {
+        !numbered(job)
+            || current
+                .entries
+                .iter()
+                .map(|p| p.seq)
+                .eq(job.intent.iter().map(|l| l.seq))
+    }
+
+    async fn discard_pending(&self, s: &mut Session, acl: &AclRef<'_>) {
+        discard_pending(s, acl).await;
+    }
+
+    async fn apply(
+        &self,
+        s: &mut Session,
+        current: &AclState,
+        job: &AclJob,
+    ) -> Result<Safety, (Safety, ApplyFail)> {
+        apply(s, current, job).await
+    }
+
+    fn pending_safety(&self, job: &AclJob) -> Safety {
+        Safety::Checkpoint(checkpoint_name(&job.acl()))
+    }
+
+    /// Committed already: drops nightshift's checkpoint; a refusal leaves
+    /// the change in place and is a warning.
+    async fn confirm(&self, s: &mut Session, safety: &Safety) -> Confirmed {
+        let Safety::Checkpoint(cp) = safety else {
+            return Confirmed::Done;
+        };
+        let Err(e) = drop_checkpoint(s, cp).await else {
+            return Confirmed::Done;
+        };
+        let message = match e {
+            DeviceError::CommandRejected { message, .. } => message,
+            other => other.to_string(),
+        };
+        if message.contains("does not exist") {
+            return Confirmed::Done;
+        }
+        Confirmed::Warning(format!(
+            "the change is committed and verified, but the checkpoint {cp} could not be removed ({message}); remove it by hand with `no checkpoint {cp}` (it counts towards the switch's ten)"
+        ))
+    }
+
+    async fn restore(
+        &self,
+        s: &mut Session,
+        before: &AclState,
+        job: &AclJob,
+        safety: &Safety,
+    ) -> Result<(), DeviceError> {
+        restore(s, before, job, safety).await
+    }
+
+    async fn after_restore(&self, _s: &mut Session, _safety: &Safety) -> bool {
+        true
+    }
+
+    fn unreachable(&self, _safety: &Safety, error: &DeviceError, _acl_name: &str) -> String {
+        format!(
+            "nothing was committed; could not reconnect to clean up the pending configuration session ({error})"
+        )
+    }
 }
 
 #[cfg(test)]
