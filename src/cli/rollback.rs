@@ -12,7 +12,7 @@ use super::{EXIT_INVALID, load_config};
 use crate::clock::Clock;
 use crate::config::{Job, JobKind};
 use crate::engine::RunPlan;
-use crate::engine::rollback::resolve;
+use crate::engine::rollback::{self, resolve};
 use crate::jobs::acl::OnDrift;
 
 #[derive(Debug, clap::Args)]
@@ -47,8 +47,8 @@ pub fn rollback(path: &Path, args: &RollbackArgs, clock: &dyn Clock) -> anyhow::
     } else {
         OnDrift::Skip
     };
-    let set = resolve(&config, &config.daemon.state_dir, &args.run, on_drift);
-    if let Some(why) = &set.nothing {
+    let parts = resolve(&config, &config.daemon.state_dir, &args.run, on_drift);
+    if let Some(why) = parts.first().and_then(|p| p.nothing.as_ref()) {
         eprintln!("nightshift rollback: {why}");
         let unknown = !crate::engine::history_path(&config.daemon.state_dir, &args.run).exists();
         return Ok(if unknown {
@@ -65,53 +65,66 @@ pub fn rollback(path: &Path, args: &RollbackArgs, clock: &dyn Clock) -> anyhow::
         };
         Some(c)
     };
-    let targets: Vec<usize> = config
-        .devices
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| set.devices.contains_key(&d.name) || set.refused.contains_key(&d.name))
-        .map(|(i, _)| i)
-        .filter(|i| chosen.as_ref().is_none_or(|c| c.contains(i)))
-        .collect();
-    if targets.is_empty() {
+    // One job per ACL job of the run, the run's last first.
+    let base = format!("rollback-of-{}", args.run);
+    let mut jobs = Vec::new();
+    let mut rollbacks = std::collections::HashMap::new();
+    for part in &parts {
+        let targets: Vec<usize> = config
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                part.devices.contains_key(&d.name) || part.refused.contains_key(&d.name)
+            })
+            .map(|(i, _)| i)
+            .filter(|i| chosen.as_ref().is_none_or(|c| c.contains(i)))
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        // The run's own concurrency, unless told otherwise.
+        let concurrency = args.concurrency.unwrap_or_else(|| {
+            part.jobs
+                .iter()
+                .filter_map(|j| config.job(j))
+                .map(|j| j.concurrency)
+                .next()
+                .unwrap_or(crate::config::DEFAULT_CONCURRENCY)
+        });
+        let name = rollback::part_name(&base, &parts, part);
+        config.jobs.push(Job {
+            name: name.clone(),
+            kind: JobKind::Rollback {
+                run: args.run.clone(),
+                on_drift,
+            },
+            selectors: Vec::new(),
+            targets,
+            concurrency: concurrency.max(1),
+            caps: Vec::new(),
+            max_failures: None,
+            budget: std::time::Duration::from_secs(300),
+        });
+        rollbacks.insert(name.clone(), Arc::new(part.clone()));
+        jobs.push(name);
+    }
+    if jobs.is_empty() {
         eprintln!(
             "nightshift rollback: run {} changed none of the devices --devices picks",
             args.run
         );
         return Ok(ExitCode::from(EXIT_INVALID));
     }
-    // The run's own concurrency, unless told otherwise.
-    let concurrency = args.concurrency.unwrap_or_else(|| {
-        set.jobs
-            .iter()
-            .filter_map(|j| config.job(j))
-            .map(|j| j.concurrency)
-            .next()
-            .unwrap_or(crate::config::DEFAULT_CONCURRENCY)
-    });
-    let name = format!("rollback-of-{}", args.run);
-    config.jobs.push(Job {
-        name: name.clone(),
-        kind: JobKind::Rollback {
-            run: args.run.clone(),
-            on_drift,
-        },
-        selectors: Vec::new(),
-        targets,
-        concurrency: concurrency.max(1),
-        caps: Vec::new(),
-        max_failures: None,
-        budget: std::time::Duration::from_secs(300),
-    });
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
         None => unused_run_id(&config.daemon.state_dir, format!("{}-rollback", args.run)),
     };
     let plan = RunPlan {
         run_id,
-        jobs: vec![name.clone()],
+        jobs,
         dry_run: args.dry_run,
-        rollbacks: [(name, Arc::new(set))].into_iter().collect(),
+        rollbacks,
         ..RunPlan::default()
     };
     execute(config, plan, &args.output.output("rollback", None), clock)

@@ -116,7 +116,7 @@ impl Engine {
             let planned = plan
                 .jobs
                 .iter()
-                .filter_map(|j| self.config.job(j))
+                .filter_map(|j| self.job(plan, j))
                 .map(|j| {
                     (
                         j.name.clone(),
@@ -168,7 +168,7 @@ impl Engine {
         });
         let mut jobs = Vec::new();
         for name in &plan.jobs {
-            let Some(job) = self.config.job(name) else {
+            let Some(job) = self.job(plan, name) else {
                 return Err(EngineError::Job {
                     job: name.clone(),
                     reason: "not in the config".into(),
@@ -205,20 +205,47 @@ impl Engine {
         })
     }
 
-    /// The plan with its rollback jobs resolved from the history.
+    /// The plan with its rollback jobs resolved from the history: a job
+    /// that rolls back a run with several ACL jobs becomes one job per
+    /// part, the run's last job first.
     fn resolved(&self, plan: &RunPlan) -> RunPlan {
         let mut plan = plan.clone();
-        for name in &plan.jobs {
-            if let Some(JobKind::Rollback { run, on_drift }) =
-                self.config.job(name).map(|j| &j.kind)
-                && !plan.rollbacks.contains_key(name)
-            {
-                let set =
-                    rollback::resolve(&self.config, &self.config.daemon.state_dir, run, *on_drift);
-                plan.rollbacks.insert(name.clone(), Arc::new(set));
+        let mut jobs = Vec::with_capacity(plan.jobs.len());
+        for name in std::mem::take(&mut plan.jobs) {
+            let job = self.config.job(&name);
+            let Some((job, JobKind::Rollback { run, on_drift })) = job.map(|j| (j, &j.kind)) else {
+                jobs.push(name);
+                continue;
+            };
+            if plan.rollbacks.contains_key(&name) {
+                jobs.push(name);
+                continue;
+            }
+            let parts =
+                rollback::resolve(&self.config, &self.config.daemon.state_dir, run, *on_drift);
+            for part in &parts {
+                let part_name = rollback::part_name(&name, &parts, part);
+                if part_name != name {
+                    plan.extra_jobs.push(crate::config::Job {
+                        name: part_name.clone(),
+                        ..job.clone()
+                    });
+                }
+                plan.rollbacks
+                    .insert(part_name.clone(), Arc::new(part.clone()));
+                jobs.push(part_name);
             }
         }
+        plan.jobs = jobs;
         plan
+    }
+
+    /// A job of the run: the config's, or one the plan adds.
+    fn job<'a>(&'a self, plan: &'a RunPlan, name: &str) -> Option<&'a Job> {
+        plan.extra_jobs
+            .iter()
+            .find(|j| j.name == name)
+            .or_else(|| self.config.job(name))
     }
 
     fn targets(&self, job: &Job, plan: &RunPlan) -> Vec<usize> {

@@ -34,6 +34,9 @@ pub struct RunPlan {
     /// Rollback jobs, by job name, as resolved from the history when the
     /// run starts (filled by the engine).
     pub rollbacks: HashMap<String, Arc<RollbackSet>>,
+    /// Jobs the run has that the config does not: a rollback job split in
+    /// one part per ACL job of the run it rolls back (filled by the engine).
+    pub extra_jobs: Vec<crate::config::Job>,
 }
 
 /// One device's outcome in one job.

@@ -41,11 +41,71 @@ pub struct RollbackSet {
 }
 
 /// Reads run `of`'s report from the history under `state_dir` and works
-/// out every changed device's way back.
-pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -> RollbackSet {
-    let mut set = RollbackSet {
+/// out every changed device's way back: one set per ACL job of the run
+/// that changed a device, the run's last job first (an ACL two jobs
+/// changed goes back through both, in reverse). A run that changed
+/// nothing gives one set that says why.
+pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -> Vec<RollbackSet> {
+    let all = resolve_run(config, state_dir, of, on_drift);
+    if all.nothing.is_some() {
+        return vec![RollbackSet {
+            of: all.of,
+            nothing: all.nothing,
+            ..RollbackSet::default()
+        }];
+    }
+    let mut parts: Vec<RollbackSet> = all
+        .jobs
+        .iter()
+        .rev()
+        .map(|job| RollbackSet {
+            of: all.of.clone(),
+            jobs: vec![job.clone()],
+            ..RollbackSet::default()
+        })
+        .collect();
+    for part in &mut parts {
+        let job = &part.jobs[0];
+        part.devices = all
+            .by_job
+            .iter()
+            .filter(|((j, _), _)| j == job)
+            .map(|((_, d), r)| (d.clone(), r.clone()))
+            .collect();
+        part.refused = all
+            .refused_by_job
+            .iter()
+            .filter(|((j, _), _)| j == job)
+            .map(|((_, d), r)| (d.clone(), r.clone()))
+            .collect();
+    }
+    parts.retain(|p| !p.devices.is_empty() || !p.refused.is_empty());
+    parts
+}
+
+/// The name of the job that runs one part of a rollback: `base` itself
+/// when the run changed ACLs through one job, else `base:JOB`.
+pub fn part_name(base: &str, parts: &[RollbackSet], part: &RollbackSet) -> String {
+    match part.jobs.first() {
+        Some(job) if parts.len() > 1 => format!("{base}:{job}"),
+        _ => base.to_string(),
+    }
+}
+
+/// The whole run's ways back, by (job, device).
+#[derive(Default)]
+struct RunRollback {
+    of: String,
+    nothing: Option<String>,
+    jobs: Vec<String>,
+    by_job: BTreeMap<(String, String), DeviceRollback>,
+    refused_by_job: BTreeMap<(String, String), String>,
+}
+
+fn resolve_run(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -> RunRollback {
+    let mut set = RunRollback {
         of: of.to_string(),
-        ..RollbackSet::default()
+        ..RunRollback::default()
     };
     let path = history_path(state_dir, of);
     let report: Value = match std::fs::read(&path) {
@@ -88,10 +148,14 @@ pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -
         ));
         return set;
     }
-    set.jobs = kinds
-        .iter()
-        .filter(|(_, k)| matches!(**k, "acl" | "rollback"))
-        .map(|(n, _)| n.to_string())
+    // In the run's order.
+    set.jobs = report["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["name"].as_str())
+        .filter(|n| matches!(kinds.get(n), Some(&"acl") | Some(&"rollback")))
+        .map(str::to_string)
         .collect();
     let stamp = report["finished"].as_str().unwrap_or("?");
     for d in report["devices"].as_array().into_iter().flatten() {
@@ -109,22 +173,15 @@ pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -
             on_drift,
         ) {
             Ok(r) => {
-                if set.devices.insert(name.to_string(), r).is_some() {
-                    // Two ACL jobs of the run changed the device: put back
-                    // the first one's only if asked per ACL (not yet).
-                    set.devices.remove(name);
-                    set.refused.insert(
-                        name.to_string(),
-                        format!("run {of} changed more than one ACL on it; roll it back by hand"),
-                    );
-                }
+                set.by_job.insert((job.to_string(), name.to_string()), r);
             }
             Err(why) => {
-                set.refused.insert(name.to_string(), why);
+                set.refused_by_job
+                    .insert((job.to_string(), name.to_string()), why);
             }
         }
     }
-    if set.devices.is_empty() && set.refused.is_empty() {
+    if set.by_job.is_empty() && set.refused_by_job.is_empty() {
         set.nothing = Some(format!(
             "run {of} changed no device: there is nothing to roll back"
         ));
