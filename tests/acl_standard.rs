@@ -217,8 +217,59 @@ async fn hosts_listed_first_are_changed_by_their_sequence_numbers_and_rolled_bac
         assert_eq!(processed(&fifteen), processed(fifteen0), "{name}: 15");
         assert_eq!(&v6, v60, "{name}: EDGE6");
     }
+    assert_eq!(back.json["kind"], "rollback", "{}", back.text());
+    assert_eq!(back.json["rollback_of"], serde_json::json!([run_id]));
+    let parts: Vec<&str> = back.json["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    let base = format!("rollback-of-{run_id}");
+    assert_eq!(
+        parts,
+        [
+            format!("{base}:edge6"),
+            format!("{base}:legacy-15"),
+            format!("{base}:vty")
+        ],
+        "one part per job, the run's last first"
+    );
     for d in lab.stats().devices {
         assert_eq!(d.unprotected_ms, 0, "{}: never unprotected", d.name);
+    }
+
+    // The same through a rollback job scheduled in a window.
+    let run = common::run_json(&config, &["run", "--window", "nightly", "--now"], PASSWORD).await;
+    assert!(
+        common::statuses(&run.json).iter().all(|s| *s == "changed"),
+        "{}",
+        run.text()
+    );
+    let run_id = run.json["run_id"].as_str().unwrap().to_string();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[jobs.undo]\nkind = \"rollback\"\nrun = \"{run_id}\"\n\n[windows.morning]\nschedule = \"{}\"\ntimezone = \"UTC\"\nduration = \"1h\"\njobs = [\"undo\"]\n",
+        common::schedule_closed_now()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let back = common::run_json(&config, &["run", "--window", "morning", "--now"], PASSWORD).await;
+    assert_eq!(back.code, Some(0), "{}", back.text());
+    assert_eq!(back.json["kind"], "rollback", "{}", back.text());
+    assert_eq!(back.json["rollback_of"], serde_json::json!([run_id]));
+    let statuses = common::statuses(&back.json);
+    assert_eq!(statuses.len(), 21, "{}", back.text());
+    assert!(statuses.iter().all(|s| *s == "changed"), "{}", back.text());
+    assert!(
+        back.stdout.contains("## job undo:vty (rollback)"),
+        "{}",
+        back.stdout
+    );
+    for ((name, vty, fifteen, v6), (_, vty0, fifteen0, v60)) in held(&lab).into_iter().zip(&before)
+    {
+        assert_eq!(processed(&vty), processed(vty0), "{name}: VTY");
+        assert_eq!(processed(&fifteen), processed(fifteen0), "{name}: 15");
+        assert_eq!(&v6, v60, "{name}: EDGE6");
     }
     lab.shutdown().await;
 }

@@ -344,6 +344,16 @@ impl Config {
         self.jobs.iter().find(|j| j.name == name)
     }
 
+    /// A job of a run: a configured job, or one part of a configured
+    /// rollback job (`NAME:JOB`, one per ACL job of the run it rolls back).
+    pub fn job_of_run(&self, name: &str) -> Option<&Job> {
+        self.job(name).or_else(|| {
+            let (base, _) = name.rsplit_once(':')?;
+            self.job(base)
+                .filter(|j| matches!(j.kind, JobKind::Rollback { .. }))
+        })
+    }
+
     /// The devices these jobs work on, in inventory order, each once.
     pub fn targets_of(&self, jobs: &[String]) -> Vec<usize> {
         let mut targets: Vec<usize> = jobs

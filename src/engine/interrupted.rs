@@ -79,7 +79,7 @@ pub fn report_from_events(config: &Config, events: &[Event]) -> Option<RunReport
         .iter()
         .map(|(job, devices)| {
             let kind = config
-                .job(job)
+                .job_of_run(job)
                 .map(|j| kind_name(&j.kind))
                 .unwrap_or("unknown");
             let devices: Vec<DeviceRecord> = devices

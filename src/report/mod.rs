@@ -57,22 +57,18 @@ impl Report {
         planned: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Report {
         let mut json = report_json(config, run);
-        let rollbacks: Vec<&str> = config
+        let mut rollbacks: Vec<&str> = run
             .jobs
             .iter()
-            .filter(|j| run.jobs.iter().any(|r| r.name == j.name))
-            .filter_map(|j| match &j.kind {
-                crate::config::JobKind::Rollback { run, .. } => Some(run.as_str()),
+            .filter_map(|r| match config.job_of_run(&r.name).map(|j| &j.kind) {
+                Some(crate::config::JobKind::Rollback { run, .. }) => Some(run.as_str()),
                 _ => None,
             })
             .collect();
-        json["kind"] = json!(
-            if !rollbacks.is_empty() && rollbacks.len() == run.jobs.len() {
-                "rollback"
-            } else {
-                "run"
-            }
-        );
+        let all_rollback = !rollbacks.is_empty() && rollbacks.len() == run.jobs.len();
+        // One run rolled back in several parts is named once.
+        rollbacks.dedup();
+        json["kind"] = json!(if all_rollback { "rollback" } else { "run" });
         if !rollbacks.is_empty() {
             json["rollback_of"] = json!(rollbacks);
         }
