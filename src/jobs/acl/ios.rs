@@ -140,11 +140,13 @@ async fn plan_commands(
             if matches!(error, DeviceError::CommandRejected { .. }) {
                 let _ = s.command("end").await;
             }
+            // Only the sequence numbers changed, which no packet sees
+            // and no save keeps.
             Err(ApplyFail {
                 step: "apply",
                 line: Some(sent),
                 error,
-                touched: true,
+                touched: false,
             })
         }
     }
@@ -232,9 +234,16 @@ async fn apply(
         .iter()
         .map(|l| (l.entry.clone(), l.text.clone()))
         .collect();
-    let cmds = plan_commands(s, &job.acl(), before, &target)
-        .await
-        .map_err(|f| (safety.clone(), f))?;
+    let cmds = match plan_commands(s, &job.acl(), before, &target).await {
+        Ok(cmds) => cmds,
+        Err(f) => {
+            // Nothing to revert: stop the timer.
+            if f.session_alive() && matches!(safety, Safety::RevertTimer { .. }) {
+                let _ = s.command("configure confirm").await;
+            }
+            return Err((safety, f));
+        }
+    };
     send_all(s, &cmds).await.map_err(|f| (safety.clone(), f))?;
     Ok(safety)
 }

@@ -131,7 +131,7 @@ pub(crate) struct ApplyFail {
 
 impl ApplyFail {
     /// The session is still usable (the device refused a line).
-    fn session_alive(&self) -> bool {
+    pub(crate) fn session_alive(&self) -> bool {
         matches!(
             self.error,
             DeviceError::CommandRejected { .. } | DeviceError::UnexpectedQuestion { .. }
