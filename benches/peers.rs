@@ -152,10 +152,16 @@ impl RunningLab {
     }
 }
 
-/// Rewrites the lab's config for the scenario: full concurrency, the ACL.
+/// Rewrites the lab's config for the scenario: full concurrency, the ACL,
+/// and every device in one tier. The lab's config puts the NX-OS devices
+/// in tier 2 (distribution after access: a staged rollout, which runs the
+/// fleet in two waves); the peers have no staging and run all devices at
+/// once, so nightshift does too here.
 fn set_job(config: &Path, devices: usize, acl: &[String]) {
     let text = std::fs::read_to_string(config).unwrap();
-    let text = text.replace("concurrency = 20\n", &format!("concurrency = {devices}\n"));
+    let text = text
+        .replace("concurrency = 20\n", &format!("concurrency = {devices}\n"))
+        .replace("\ntier = 2\n", "\ntier = 1\n");
     let start = text.find("acl_lines = \"\"\"\n").unwrap() + "acl_lines = \"\"\"\n".len();
     let end = start + text[start..].find("\n\"\"\"").unwrap();
     let text = format!("{}{}{}", &text[..start], acl.join("\n"), &text[end..]);
