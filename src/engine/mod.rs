@@ -205,39 +205,9 @@ impl Engine {
         })
     }
 
-    /// The plan with its rollback jobs resolved from the history: a job
-    /// that rolls back a run with several ACL jobs becomes one job per
-    /// part, the run's last job first.
+    /// The plan with its rollback jobs resolved from the history.
     fn resolved(&self, plan: &RunPlan) -> RunPlan {
-        let mut plan = plan.clone();
-        let mut jobs = Vec::with_capacity(plan.jobs.len());
-        for name in std::mem::take(&mut plan.jobs) {
-            let job = self.config.job(&name);
-            let Some((job, JobKind::Rollback { run, on_drift })) = job.map(|j| (j, &j.kind)) else {
-                jobs.push(name);
-                continue;
-            };
-            if plan.rollbacks.contains_key(&name) {
-                jobs.push(name);
-                continue;
-            }
-            let parts =
-                rollback::resolve(&self.config, &self.config.daemon.state_dir, run, *on_drift);
-            for part in &parts {
-                let part_name = rollback::part_name(&name, &parts, part);
-                if part_name != name {
-                    plan.extra_jobs.push(crate::config::Job {
-                        name: part_name.clone(),
-                        ..job.clone()
-                    });
-                }
-                plan.rollbacks
-                    .insert(part_name.clone(), Arc::new(part.clone()));
-                jobs.push(part_name);
-            }
-        }
-        plan.jobs = jobs;
-        plan
+        rollback::resolve_plan(&self.config, plan)
     }
 
     /// A job of the run: the config's, or one the plan adds.

@@ -10,8 +10,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::record::history_path;
-use crate::config::Config;
+use std::sync::Arc;
+
+use super::record::{RunPlan, history_path};
+use crate::config::{Config, Job, JobKind};
 use crate::jobs::acl::read::Found;
 use crate::jobs::acl::{AclJob, Expected, OnDrift};
 use crate::platform::Platform;
@@ -81,6 +83,40 @@ pub fn resolve(config: &Config, state_dir: &Path, of: &str, on_drift: OnDrift) -
     }
     parts.retain(|p| !p.devices.is_empty() || !p.refused.is_empty());
     parts
+}
+
+/// `plan` with its rollback jobs resolved from the history: a job that
+/// rolls back a run with several ACL jobs becomes one job per part (added
+/// to the plan's `extra_jobs`), the run's last job first.
+pub(super) fn resolve_plan(config: &Config, plan: &RunPlan) -> RunPlan {
+    let mut plan = plan.clone();
+    let mut jobs = Vec::with_capacity(plan.jobs.len());
+    for name in std::mem::take(&mut plan.jobs) {
+        let job = config.job(&name);
+        let Some((job, JobKind::Rollback { run, on_drift })) = job.map(|j| (j, &j.kind)) else {
+            jobs.push(name);
+            continue;
+        };
+        if plan.rollbacks.contains_key(&name) {
+            jobs.push(name);
+            continue;
+        }
+        let parts = resolve(config, &config.daemon.state_dir, run, *on_drift);
+        for part in &parts {
+            let part_name = part_name(&name, &parts, part);
+            if part_name != name {
+                plan.extra_jobs.push(Job {
+                    name: part_name.clone(),
+                    ..job.clone()
+                });
+            }
+            plan.rollbacks
+                .insert(part_name.clone(), Arc::new(part.clone()));
+            jobs.push(part_name);
+        }
+    }
+    plan.jobs = jobs;
+    plan
 }
 
 /// The name of the job that runs one part of a rollback: `base` itself
