@@ -38,13 +38,18 @@ permit icmp any any
 permit udp host 2001:db8::53 eq 53 any
 deny ipv6 any any log";
 
-fn jobs() -> String {
-    let job = |name: &str, devices: &str, acl: &str, family: &str, lines: &str| {
-        format!(
-            "[jobs.{name}]\nkind = \"acl\"\ndevices = [{devices}]\nconcurrency = 20\nacl_name = \"{acl}\"\n{family}acl_lines = \"\"\"\n{lines}\n\"\"\"\n\n"
+/// The lab's config with the family jobs added to the window.
+fn with_jobs(config: &std::path::Path) {
+    let job = |name, devices, acl, family: &str, lines| {
+        common::acl_job(
+            name,
+            devices,
+            acl,
+            &format!("concurrency = 20\n{family}"),
+            lines,
         )
     };
-    [
+    let jobs = [
         job(
             "vty-mgmt",
             "\"ios-*\"",
@@ -61,18 +66,12 @@ fn jobs() -> String {
             V6_AFTER,
         ),
     ]
-    .concat()
-}
-
-/// The lab's config with the family jobs added to the window.
-fn with_jobs(config: &std::path::Path) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let at = text.find("[windows.").unwrap();
-    let text = format!("{}{}{}", &text[..at], jobs(), &text[at..]).replace(
-        "jobs = [\"lock-it-down\"]",
-        "jobs = [\"lock-it-down\", \"vty-mgmt\", \"legacy-10\", \"edge6\"]",
+    .concat();
+    common::window_jobs(
+        config,
+        &jobs,
+        &["lock-it-down", "vty-mgmt", "legacy-10", "edge6"],
     );
-    std::fs::write(config, text).unwrap();
 }
 
 /// Every device's before: the standard ACL on the vty lines, numbered 10

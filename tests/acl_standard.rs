@@ -68,16 +68,11 @@ fn texts(held: Option<Vec<(u32, String)>>) -> Vec<String> {
         .collect()
 }
 
-fn jobs() -> String {
-    let job = |name: &str, devices: &str, acl: &str, family: &str, lines: &str| {
-        format!(
-            "[jobs.{name}]\nkind = \"acl\"\ndevices = [{devices}]\nacl_name = \"{acl}\"\n{family}acl_lines = \"\"\"\n{lines}\n\"\"\"\n\n"
-        )
-    };
-    [
-        job("vty", "\"ios-*\"", "VTY", "family = \"standard\"\n", AFTER),
-        job("legacy-15", "\"ios-*\"", "15", "", AFTER),
-        job(
+fn with_jobs(config: &std::path::Path) {
+    let jobs = [
+        common::acl_job("vty", "\"ios-*\"", "VTY", "family = \"standard\"\n", AFTER),
+        common::acl_job("legacy-15", "\"ios-*\"", "15", "", AFTER),
+        common::acl_job(
             "edge6",
             "\"ios-*\", \"nxos-*\"",
             "EDGE6",
@@ -85,17 +80,8 @@ fn jobs() -> String {
             V6_AFTER,
         ),
     ]
-    .concat()
-}
-
-fn with_jobs(config: &std::path::Path) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let at = text.find("[windows.").unwrap();
-    let text = format!("{}{}{}", &text[..at], jobs(), &text[at..]).replace(
-        "jobs = [\"lock-it-down\"]",
-        "jobs = [\"vty\", \"legacy-15\", \"edge6\"]",
-    );
-    std::fs::write(config, text).unwrap();
+    .concat();
+    common::window_jobs(config, &jobs, &["vty", "legacy-15", "edge6"]);
 }
 
 fn seed(lab: &Lab) {

@@ -233,6 +233,27 @@ pub async fn lab_with_config(spec: LabSpec) -> (Lab, tempfile::TempDir, std::pat
     (lab, dir, path)
 }
 
+/// An ACL job's TOML: `devices` as written inside the brackets, `extra`
+/// any further lines (`family = ...`).
+pub fn acl_job(name: &str, devices: &str, acl: &str, extra: &str, lines: &str) -> String {
+    format!(
+        "[jobs.{name}]\nkind = \"acl\"\ndevices = [{devices}]\nacl_name = \"{acl}\"\n{extra}acl_lines = \"\"\"\n{lines}\n\"\"\"\n\n"
+    )
+}
+
+/// Adds `jobs` (TOML) to the lab's config and makes them the nightly
+/// window's jobs, in place of the lab's own.
+pub fn window_jobs(config: &std::path::Path, jobs: &str, names: &[&str]) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let at = text.find("[windows.").unwrap();
+    let list: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let text = format!("{}{jobs}{}", &text[..at], &text[at..]).replace(
+        "jobs = [\"lock-it-down\"]",
+        &format!("jobs = [{}]", list.join(", ")),
+    );
+    std::fs::write(config, text).unwrap();
+}
+
 /// A daily schedule whose window (up to 12 h long) is not open now: it
 /// opens twelve hours from now. `run --window W --now` then starts a
 /// fresh opening with the window's whole duration, whatever the time of day.
