@@ -173,6 +173,9 @@ impl DeviceError {
             DeviceError::EnableFailed { refused: true, .. } => "the enable secret was refused; fix it with `nightshift credentials set` before the account locks".into(),
             DeviceError::EnableFailed { needed: true, .. } => "store the profile's enable secret with `nightshift credentials set` (the second line with --password-stdin); nothing was sent to this device".into(),
             DeviceError::EnableFailed { .. } => "check the enable secret stored for this profile".into(),
+            // Not a refusal: what the device shows back differs from what
+            // was sent (verification, a listing that does not line up).
+            DeviceError::CommandRejected { indicator, .. } if indicator == "mismatch" => "the device shows something other than what nightshift sent: compare the report's entries with the device (someone may have changed the ACL at the same time), then run again".into(),
             DeviceError::CommandRejected { .. } => "the device does not accept this command as written".into(),
             DeviceError::UnexpectedQuestion { .. } => "the command asks for confirmation; nightshift answers only questions it expects".into(),
             DeviceError::CredentialsWithheld { .. } => return None,

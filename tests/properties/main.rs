@@ -11,8 +11,12 @@
 //! on every later run: commit them with the fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod acl;
 mod acl_families;
+mod acl_standard_push;
 mod config;
 mod outbox;
 
