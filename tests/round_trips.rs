@@ -102,3 +102,43 @@ async fn a_push_takes_few_round_trips_and_an_unchanged_device_fewer() {
     assert!(unchanged[1] <= 5, "NX-OS unchanged: {}", unchanged[1]);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_acl_pays_one_round_trip_for_its_sequence_numbers() {
+    let (lab, _dir, config) = common::lab_with_config(LabSpec {
+        ios: 2,
+        nxos: 0,
+        latency: Duration::from_millis(5),
+        ..Default::default()
+    })
+    .await;
+    for d in ["ios-001", "ios-002"] {
+        lab.seed_acl_of(
+            d,
+            nightshift::lab::AclKind::Standard,
+            "VTY",
+            &["deny 10.2.0.0 0.0.255.255", "permit 10.1.1.1", "deny any"],
+        )
+        .unwrap();
+    }
+    let job = common::acl_job(
+        "vty",
+        "\"ios-*\"",
+        "VTY",
+        "family = \"standard\"\n",
+        "permit 10.9.9.9\ndeny 10.2.0.0 0.0.255.255\npermit 10.1.1.1\ndeny any log",
+    );
+    common::window_jobs(&config, &job, &["vty"]);
+    let before = rtt(&lab, "ios-002");
+    let run = common::run_json(&config, &["run", "vty"], PASSWORD).await;
+    assert_eq!(
+        common::statuses(&run.json),
+        ["changed"; 2],
+        "{}",
+        run.text()
+    );
+    let pushed = rtt(&lab, "ios-002") - before;
+    eprintln!("round trips of a standard push: {pushed}");
+    assert!(pushed <= 12, "standard IOS push: {pushed} round trips");
+    lab.shutdown().await;
+}

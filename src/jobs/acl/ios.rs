@@ -106,12 +106,13 @@ async fn plan_commands(
     let step = standard::step(target.len());
     let reseq = acl.resequence(IOS, step, step);
     let show = format!("do show ip access-lists {}", acl.name);
-    let mut sent = String::new();
     let read_back = async {
-        sent.clone_from(&reseq);
-        s.command(&reseq).await?;
-        sent.clone_from(&show);
-        let out = s.command(&show).await?;
+        // Together, one round trip (the listing is read-only).
+        let out = s
+            .send_batch(&[reseq.clone(), show.clone()])
+            .await?
+            .pop()
+            .unwrap_or_default();
         let listed: Vec<(u32, Entry)> = listing::listings(&out, IOS)
             .ok()
             .and_then(|all| all.into_iter().find(|l| l.name == acl.name))
@@ -137,6 +138,10 @@ async fn plan_commands(
     match read_back.await {
         Ok(old) => Ok(standard::commands(acl, &old, target)),
         Err(error) => {
+            let sent = match &error {
+                DeviceError::CommandRejected { command, .. } => command.clone(),
+                _ => reseq,
+            };
             if matches!(error, DeviceError::CommandRejected { .. }) {
                 let _ = s.command("end").await;
             }
