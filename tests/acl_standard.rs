@@ -167,6 +167,24 @@ async fn hosts_listed_first_are_changed_by_their_sequence_numbers_and_rolled_bac
     assert_eq!(statuses.len(), 6 * 3 + 3, "{}", run.text());
     assert!(statuses.iter().all(|s| *s == "changed"), "{}", run.text());
     let run_id = run.json["run_id"].as_str().unwrap().to_string();
+    // The report's diff follows the device's own order: the hosts IOS
+    // lists first are no change.
+    let vty = run.json["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["job"] == "vty")
+        .unwrap();
+    assert_eq!(
+        vty["diff"],
+        serde_json::json!([
+            "- permit 172.16.1.1",
+            "+ permit 10.8.8.8",
+            "- deny 10.2.0.0 0.0.255.255",
+            "+ deny 10.2.0.0 0.0.255.255"
+        ]),
+        "{vty}"
+    );
     let want: Vec<&str> = AFTER.lines().collect();
     for (name, vty, fifteen, _) in held(&lab) {
         if name.starts_with("ios-") {

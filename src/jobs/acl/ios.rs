@@ -302,11 +302,11 @@ impl AclMethod for Ios {
 
     /// IOS keeps a standard ACL's hosts first, whatever order they were
     /// written in.
-    fn compared(&self, acl: &AclRef<'_>, entries: &[Entry]) -> Vec<Entry> {
+    fn order(&self, acl: &AclRef<'_>, entries: &[Entry]) -> Vec<usize> {
         if acl.family == Family::Standard {
-            standard::as_processed(entries)
+            standard::processed_order(entries)
         } else {
-            entries.to_vec()
+            (0..entries.len()).collect()
         }
     }
 

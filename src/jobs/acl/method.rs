@@ -45,9 +45,19 @@ pub(crate) trait AclMethod: Sync {
     /// The command whose output verification reads, for its messages.
     fn shown_by(&self, acl: &AclRef<'_>) -> String;
 
+    /// The order in which the device processes the entries, as indices
+    /// (where the device keeps an order of its own, as IOS does for a
+    /// standard ACL's hosts).
+    fn order(&self, _acl: &AclRef<'_>, entries: &[Entry]) -> Vec<usize> {
+        (0..entries.len()).collect()
+    }
+
     /// The entries as the device processes them, to compare two ACLs.
-    fn compared(&self, _acl: &AclRef<'_>, entries: &[Entry]) -> Vec<Entry> {
-        entries.to_vec()
+    fn compared(&self, acl: &AclRef<'_>, entries: &[Entry]) -> Vec<Entry> {
+        self.order(acl, entries)
+            .into_iter()
+            .map(|i| entries[i].clone())
+            .collect()
     }
 
     /// Whether the device's ACL equals the intent beyond its entries (the

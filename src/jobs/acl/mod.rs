@@ -309,8 +309,12 @@ async fn push<M: AclMethod>(
     r.before = before.entries.iter().map(|p| p.shown.clone()).collect();
     r.found = Some(Found::of(&before, job.family));
     r.bindings = current.bindings.clone();
+    // In the order the device processes them, so that an order the
+    // device keeps by itself shows as no change.
+    let (old, old_text) = ordered(m, job, &before.entries_only(), &r.before);
     let intent_text: Vec<String> = job.intent.iter().map(|l| l.text.clone()).collect();
-    r.diff = diff::diff_shown(&before.entries_only(), &r.before, &want, &intent_text);
+    let (new, new_text) = ordered(m, job, &want, &intent_text);
+    r.diff = diff::diff_shown(&old, &old_text, &new, &new_text);
     if let Some(why) = refused {
         r.status = Status::NotStarted;
         r.error = Some(why);
@@ -415,6 +419,19 @@ async fn push<M: AclMethod>(
         return r;
     }
     complete(m, s, link, &safety, job, r, steps).await
+}
+
+/// Entries and their texts in the order the device processes them.
+fn ordered<M: AclMethod>(
+    m: &M,
+    job: &AclJob,
+    entries: &[Entry],
+    texts: &[String],
+) -> (Vec<Entry>, Vec<String>) {
+    m.order(&job.acl(), entries)
+        .into_iter()
+        .filter_map(|i| Some((entries.get(i)?.clone(), texts.get(i)?.clone())))
+        .unzip()
 }
 
 /// Confirms a verified change and saves it. A refused `configure confirm`

@@ -60,13 +60,23 @@ pub fn covered_by<'a>(earlier: impl IntoIterator<Item = &'a Entry>, e: &Entry) -
         .position(|r| source(r).is_some_and(|(base, w)| w != 0 && ip & !w == base & !w))
 }
 
-/// The entries as IOS processes them: hosts first (sorted, as their own
-/// order is IOS's hash), then the rest in order.
-pub fn as_processed(entries: &[Entry]) -> Vec<Entry> {
-    let mut hosts: Vec<Entry> = entries.iter().filter(|e| is_host(e)).cloned().collect();
-    hosts.sort_by_key(ToString::to_string);
-    hosts.extend(entries.iter().filter(|e| !is_host(e)).cloned());
+/// The order in which IOS processes the entries, as indices: hosts first
+/// (sorted, as their own order is IOS's hash), then the rest in order.
+pub fn processed_order(entries: &[Entry]) -> Vec<usize> {
+    let mut hosts: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_host(&entries[i]))
+        .collect();
+    hosts.sort_by_key(|&i| entries[i].to_string());
+    hosts.extend((0..entries.len()).filter(|&i| !is_host(&entries[i])));
     hosts
+}
+
+/// The entries as IOS processes them ([`processed_order`]).
+pub fn as_processed(entries: &[Entry]) -> Vec<Entry> {
+    processed_order(entries)
+        .into_iter()
+        .map(|i| entries[i].clone())
+        .collect()
 }
 
 /// The resequencing step that leaves room for every new entry in any gap
