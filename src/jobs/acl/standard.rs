@@ -10,7 +10,7 @@
 //!   so hosts first never changes what the ACL does.
 //!
 //! So nightshift compares a standard ACL the way IOS processes it (hosts as
-//! a set, then the rest in order: [`as_processed`]), `check-config` refuses
+//! a set, then the rest in order: [`processed_order`]), `check-config` refuses
 //! the host IOS would refuse ([`covered_by`]), and a change knows each
 //! entry's sequence number from `show ip access-lists` instead of from the
 //! order shown ([`Ios`](super::ios) reads it back after resequencing).
@@ -72,7 +72,8 @@ pub fn processed_order(entries: &[Entry]) -> Vec<usize> {
 }
 
 /// The entries as IOS processes them ([`processed_order`]).
-pub fn as_processed(entries: &[Entry]) -> Vec<Entry> {
+#[cfg(test)]
+fn as_processed(entries: &[Entry]) -> Vec<Entry> {
     processed_order(entries)
         .into_iter()
         .map(|i| entries[i].clone())
