@@ -3,7 +3,7 @@
 //!
 //! The change is planned entry by entry (`plan.rs`): entries both ACLs
 //! share stay in place, and only what differs is sent. The push is written
-//! once against [`method::AclMethod`]; each platform implements it
+//! once against `method::AclMethod`; each platform implements it
 //! (`ios.rs`, `nxos.rs`):
 //! - IOS: in place, make-before-break. New entries are inserted first, moved
 //!   ones deleted and entered again one by one, old ones deleted last (IOS

@@ -13,7 +13,7 @@
 //! a set, then the rest in order: [`processed_order`]), `check-config` refuses
 //! the host IOS would refuse ([`covered_by`]), and a change knows each
 //! entry's sequence number from `show ip access-lists` instead of from the
-//! order shown ([`Ios`](super::ios) reads it back after resequencing).
+//! order shown (`ios.rs` reads it back after resequencing).
 
 use super::ace::Entry;
 use super::family::AclRef;
