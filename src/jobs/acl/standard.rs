@@ -127,7 +127,7 @@ pub fn in_seq_order(
 }
 
 /// The commands that turn `old` (in sequence order, numbered) into
-/// `target`, in two lists like [`super::ios`]'s: new hosts go in first,
+/// `target`, in two lists like `ios.rs`'s: new hosts go in first,
 /// below every entry (nothing before them can cover them); the ranges and
 /// remarks are planned in order as in any ACL; kept hosts stay; old hosts
 /// and ranges go last.
