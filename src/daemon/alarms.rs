@@ -92,7 +92,7 @@ impl Alarms {
 
     /// How long the daemon may sleep before calling [`Alarms::engage_if_due`].
     /// While the scheduler runs, its firings arrive on the channel; the nap
-    /// then ends only if an alarm is overdue by [`WATCHDOG`].
+    /// then ends only if an alarm is overdue by `WATCHDOG`.
     pub fn nap(&self) -> Option<Duration> {
         let first = self.pending.iter().map(|(t, _)| *t).min()?;
         if self.engaged.is_some() {
