@@ -323,9 +323,15 @@ pub(super) fn execute(
         Err(e) => eprintln!("nightshift {command}: warning: {e}"),
     }
     if let Some(file) = &out.json {
-        let json = serde_json::to_string_pretty(&report.json).context("while rendering JSON")?;
-        std::fs::write(file, json + "\n")
-            .with_context(|| format!("while writing {}", file.display()))?;
+        // Streamed: a big run's report is tens of MB as text.
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut w = std::io::BufWriter::new(std::fs::File::create(file)?);
+            serde_json::to_writer_pretty(&mut w, &report.json)?;
+            w.write_all(b"\n")?;
+            w.flush()
+        };
+        write().with_context(|| format!("while writing {}", file.display()))?;
     }
     if out.mail {
         super::report::mail_report(config, &report, &runtime, clock)?;

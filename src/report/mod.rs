@@ -279,8 +279,9 @@ impl Report {
         let path = dir.join(format!("{id}.json"));
         let write = |path: &Path| -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
-            let text = serde_json::to_string_pretty(&self.json).map_err(std::io::Error::other)?;
-            crate::durable::write_durably(path, text.as_bytes())
+            crate::durable::write_durably_with(path, |w| {
+                serde_json::to_writer_pretty(w, &self.json).map_err(std::io::Error::other)
+            })
         };
         write(&path).map_err(|source| ReportError::Write {
             path: path.clone(),

@@ -4,9 +4,17 @@
 use std::sync::LazyLock;
 
 use minijinja::{AutoEscape, Environment};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Report, view};
+
+const TEMPLATE_SOURCES: [(&str, &str); 5] = [
+    ("report.txt", include_str!("templates/report.txt")),
+    ("device.txt", include_str!("templates/device.txt")),
+    ("report.html", include_str!("templates/report.html")),
+    ("device.html", include_str!("templates/device.html")),
+    ("style.html", include_str!("templates/style.html")),
+];
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -21,10 +29,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("pad", |s: String, width: usize| {
         format!("{s:<width$}", width = width.max(s.chars().count() + 1))
     });
-    for (name, source) in [
-        ("report.txt", include_str!("templates/report.txt")),
-        ("report.html", include_str!("templates/report.html")),
-    ] {
+    for (name, source) in TEMPLATE_SOURCES {
         // The templates are part of the binary and covered by the tests;
         // a broken one renders as the error below instead.
         let _ = env.add_template(name, source);
@@ -42,10 +47,20 @@ fn render(name: &str, context: &Value) -> String {
     }
 }
 
+/// One device's block of the text report.
+fn text_block(d: &Value, _with_diff: bool) -> String {
+    render("device.txt", &json!({ "d": d }))
+}
+
+/// One device's row of the HTML report.
+fn html_row(d: &Value, with_diff: bool) -> String {
+    render("device.html", &json!({ "d": d, "with_diff": with_diff }))
+}
+
 /// The whole report as text (`with_header`: title, times and counts
 /// first), devices in inventory order per job.
 pub fn render_text(r: &Report, with_header: bool) -> String {
-    let mut ctx = view::report(r, true);
+    let mut ctx = view::report(r, true, &text_block);
     ctx["header"] = with_header.into();
     render("report.txt", &ctx)
 }
@@ -53,7 +68,7 @@ pub fn render_text(r: &Report, with_header: bool) -> String {
 /// The header, then only the devices that need attention (a big report's
 /// mail body).
 pub fn render_text_summary(r: &Report) -> String {
-    let mut ctx = view::report(r, false);
+    let mut ctx = view::report(r, false, &text_block);
     ctx["header"] = true.into();
     render("report.txt", &ctx)
 }
@@ -61,7 +76,7 @@ pub fn render_text_summary(r: &Report) -> String {
 /// The whole report as HTML, or (`full = false`) its summary and the
 /// devices that need attention.
 pub fn render_html(r: &Report, full: bool) -> String {
-    let mut html = render("report.html", &view::report(r, full));
+    let mut html = render("report.html", &view::report(r, full, &html_row));
     html.push('\n');
     html
 }
@@ -126,9 +141,81 @@ mod tests {
         assert!(summary.contains("sw<1>"), "{summary}");
     }
 
+    /// Two jobs, a failure among changes: every device's block in
+    /// inventory order, each once, blocks one after the other.
+    fn two_jobs() -> Report {
+        Report {
+            json: json!({
+                "run_id": "r2",
+                "started": "2026-12-04T02:00:00Z",
+                "finished": "2026-12-04T02:01:00Z",
+                "jobs": [
+                    {"name": "a", "kind": "acl", "held": null, "devices": 2, "calls": 0},
+                    {"name": "b", "kind": "acl", "held": "tier 2: held", "devices": 1, "calls": 0}
+                ],
+                "devices": [
+                    {"name": "sw1", "address": "127.0.0.1:22", "job": "a", "status": "changed",
+                     "diff": ["+ permit ip any any"], "steps": []},
+                    {"name": "sw2", "address": "127.0.0.1:23", "job": "a", "status": "failed",
+                     "step": "apply", "line": "permit bogus", "error": "% Invalid input",
+                     "hint": "fix the line", "steps": []},
+                    {"name": "sw3", "address": "127.0.0.1:24", "job": "b", "status": "unchanged",
+                     "steps": []}
+                ],
+                "lines": [],
+            }),
+        }
+    }
+
+    #[test]
+    fn text_lays_out_each_device_once_in_order() {
+        let text = render_text(&two_jobs(), false);
+        assert_eq!(
+            text,
+            "## job a (acl)\n\
+             === sw1 (127.0.0.1:22): changed\n    + permit ip any any\n\
+             === sw2 (127.0.0.1:23): FAILED at apply\n    line:     permit bogus\n    error:    % Invalid input\n    hint:     fix the line\n\
+             ## job b (acl)\n\
+             === sw3 (127.0.0.1:24): unchanged\n\
+             held: tier 2: held\n"
+        );
+        let summary = render_text_summary(&two_jobs());
+        assert!(
+            summary.ends_with(
+                "Devices that need attention:\n\n\
+                 === sw2 (127.0.0.1:23): FAILED at apply\n    line:     permit bogus\n    error:    % Invalid input\n    hint:     fix the line\n\n\
+                 The full report is attached as JSON and CSV.\n"
+            ),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn html_has_a_row_per_device_and_one_table_per_list() {
+        let html = render_html(&two_jobs(), true);
+        // sw2 failed: in the attention table and in its job's.
+        for (name, rows) in [("sw1", 1), ("sw2", 2), ("sw3", 1)] {
+            assert_eq!(
+                html.matches(&format!("<b>{name}</b>")).count(),
+                rows,
+                "{html}"
+            );
+        }
+        // Needs attention, job a, job b; the facts table besides.
+        assert_eq!(html.matches("<th style=").count(), 3 * 5, "{html}");
+        assert_eq!(
+            html.matches("</tr>").count() - html.matches("<tr><th").count(),
+            4 + 2,
+            "{html}"
+        );
+        assert!(html.contains("Needs attention (1)"), "{html}");
+        let summary = render_html(&two_jobs(), false);
+        assert_eq!(summary.matches("<b>sw").count(), 1, "{summary}");
+    }
+
     #[test]
     fn every_template_loads() {
-        for name in ["report.txt", "report.html"] {
+        for (name, _) in TEMPLATE_SOURCES {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
     }

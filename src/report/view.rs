@@ -234,8 +234,11 @@ fn facts(r: &Report) -> Vec<Value> {
 }
 
 /// Everything the templates show; `full`: every device (else the summary
-/// and the devices that need attention).
-pub fn report(r: &Report, full: bool) -> Value {
+/// and the devices that need attention). Each device's part comes rendered
+/// by `block` (its view, and whether its diff is shown): a run's report
+/// holds every device's lines, and their views side by side would take
+/// many times the memory of the report itself.
+pub fn report(r: &Report, full: bool, block: &dyn Fn(&Value, bool) -> String) -> Value {
     let counts: Vec<Value> = r
         .counts()
         .iter()
@@ -255,11 +258,16 @@ pub fn report(r: &Report, full: bool) -> Value {
                 "name": name,
                 "kind": job["kind"].as_str().unwrap_or("?"),
                 "held": job["held"].as_str(),
-                "devices": r.devices().iter().filter(|d| d["job"] == name).map(device).collect::<Vec<_>>(),
+                "devices": if full {
+                    r.devices().iter().filter(|d| d["job"] == name).map(|d| block(&device(d), true)).collect::<String>()
+                } else {
+                    String::new()
+                },
                 "calls": r.lines().iter().filter(|l| l["job"] == name).map(call).collect::<Vec<_>>(),
             })
         })
         .collect();
+    let attention = r.attention();
     json!({
         "subject": r.subject(),
         "title": r.title(),
@@ -267,7 +275,8 @@ pub fn report(r: &Report, full: bool) -> Value {
         "counts": counts,
         "call_counts": call_counts,
         "warned": r.warned().len(),
-        "attention": r.attention().into_iter().map(device).collect::<Vec<_>>(),
+        "attention": attention.iter().map(|d| block(&device(d), false)).collect::<String>(),
+        "attention_count": attention.len(),
         "full": full,
         "jobs": jobs,
         "calls_header": format!(
