@@ -338,3 +338,114 @@ async fn damaged_outbox_and_history_files_are_listed_and_cost_no_other_mail() {
     }
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_with_a_size_limit_gets_a_mail_it_takes_and_the_rest_stays_in_the_history() {
+    const LIMIT: usize = 100_000;
+    let smtp_dir = tempfile::tempdir().unwrap();
+    // No message over 100 kB: SIZE in EHLO, 552 above it.
+    let peer = SmtpPeer::start(smtp_dir.path(), &format!("size-{LIMIT}"), 0);
+    let (lab, dir, config, _forget) = setup(
+        LabSpec {
+            ios: 6,
+            nxos: 4,
+            ..Default::default()
+        },
+        &peer.mail_section("netops@example.test"),
+    )
+    .await;
+    set_mail_password(&config);
+    // A 400-entry ACL: every device's diff in the body, or the JSON
+    // report attached, is more than the relay takes.
+    let acl: Vec<String> = (0..399)
+        .map(|i| {
+            format!(
+                "permit tcp 10.{}.{}.0 0.0.0.255 any eq 443",
+                i / 250,
+                i % 250
+            )
+        })
+        .chain(["deny ip any any log".to_string()])
+        .collect();
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let start = text_of.find("acl_lines = \"\"\"\n").unwrap() + "acl_lines = \"\"\"\n".len();
+    let end = start + text_of[start..].find("\n\"\"\"").unwrap();
+    let with_acl = format!("{}{}{}", &text_of[..start], acl.join("\n"), &text_of[end..]);
+    std::fs::write(&config, &with_acl).unwrap();
+    let dry_run = || {
+        ns(
+            &config,
+            &[
+                "run",
+                "lock-it-down",
+                "--mail",
+                "--password-stdin",
+                "--dry-run",
+            ],
+            &format!("{PASSWORD}\n{PASSWORD}\n"),
+        )
+    };
+
+    // Not told the relay's limit (10 MB by default): the whole report goes
+    // in the body, and the relay refuses it for good.
+    let out = dry_run();
+    assert!(text(&out).contains("552"), "{}", text(&out));
+    assert!(peer.messages().is_empty());
+
+    // Told: the mail fits, and says where the rest is.
+    let told = with_acl.replace(
+        "timeout = \"5s\"\n",
+        &format!("timeout = \"5s\"\nmax_size_kb = {}\n", LIMIT / 1000),
+    );
+    std::fs::write(&config, told).unwrap();
+    let out = dry_run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let messages = peer.messages();
+    assert_eq!(messages.len(), 1, "{}", text(&out));
+    let m = &messages[0];
+    assert!(m.len() <= LIMIT, "{} bytes", m.len());
+    assert!(
+        m.contains("Subject: [nightshift] lock-it-down: 10 would change"),
+        "{m}"
+    );
+    let body = decode_qp(m);
+    let history = std::fs::read_dir(dir.path().join("lab.state/history"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| body.contains(&p.display().to_string()))
+        .unwrap_or_else(|| panic!("the body names the report in the run history: {body}"));
+    assert!(
+        body.contains("too big for a mail of at most 100 KB (max_size_kb = 100)"),
+        "{body}"
+    );
+    assert!(m.contains("Content-Type: text/csv"), "the CSV is attached");
+    assert!(
+        !m.contains("Content-Type: application/json"),
+        "the JSON is not"
+    );
+    // The named file reads back as the whole report.
+    let out = ns(
+        &config,
+        &[
+            "report",
+            "render",
+            history.to_str().unwrap(),
+            "--format",
+            "html",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        html.contains("permit tcp 10.1.148.0 0.0.0.255 any eq 443"),
+        "the last device's diff"
+    );
+    assert_eq!(
+        html.matches("would-change</span>").count(),
+        11,
+        "10 devices and the count"
+    );
+    lab.shutdown().await;
+}

@@ -173,7 +173,7 @@ async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("{}", render_text(&report, true));
     report.save(&config.daemon.state_dir)?;
     let html = dir.join("report.html");
-    std::fs::write(&html, render_html(&report, true))?;
+    std::fs::write(&html, render_html(&report))?;
     let store = crate::credentials::Store::from_env(&config.daemon.keyring_service);
     let mailed = mail_report(&config, &store, &report, clock.now()).await?;
     for d in &mailed.deliveries {

@@ -109,7 +109,7 @@ pub fn report(path: &Path, args: &ReportArgs, clock: &dyn Clock) -> anyhow::Resu
             let r = Report { json };
             let out = match format {
                 Format::Text => crate::report::render_text(&r, true),
-                Format::Html => crate::report::render_html(&r, true),
+                Format::Html => crate::report::render_html(&r),
                 Format::Csv => r.csv(),
             };
             print!("{out}");

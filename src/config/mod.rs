@@ -162,7 +162,15 @@ pub struct MailSettings {
     pub username: Option<String>,
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// The largest mail the relay takes, in bytes (`max_size_kb`): a
+    /// report that would be bigger leaves its attachments in the run
+    /// history and says where.
+    pub max_size: usize,
 }
+
+/// `max_size_kb`'s default, 10 MB: Postfix's `message_size_limit`
+/// (10,240,000 bytes) rounded down; Exchange's default is about the same.
+pub const DEFAULT_MAIL_MAX_SIZE: usize = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Device {

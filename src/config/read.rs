@@ -11,8 +11,8 @@ use toml::de::DeTable;
 
 use super::doc::{At, Doc, Problem, Table, as_table};
 use super::{
-    AlgorithmProfile, Config, CredentialProfile, Device, HostKeyPolicy, MailSettings, MailTls,
-    SshSettings,
+    AlgorithmProfile, Config, CredentialProfile, DEFAULT_MAIL_MAX_SIZE, Device, HostKeyPolicy,
+    MailSettings, MailTls, SshSettings,
 };
 use crate::platform::Platform;
 use crate::schedule::parse_zone;
@@ -49,7 +49,15 @@ const SSH_KEYS: &[&str] = &[
 ];
 const CREDENTIAL_KEYS: &[&str] = &["username", "canary"];
 const MAIL_KEYS: &[&str] = &[
-    "relay", "port", "tls", "from", "to", "username", "timeout", "ca_file",
+    "relay",
+    "port",
+    "tls",
+    "from",
+    "to",
+    "username",
+    "timeout",
+    "ca_file",
+    "max_size_kb",
 ];
 const DEVICE_KEYS: &[&str] = &[
     "name",
@@ -409,6 +417,9 @@ fn read_mail(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<MailSettings>
         .duration(doc, "timeout")
         .map_or(Duration::from_secs(30), |d| d.value);
     let ca_file = t.string(doc, "ca_file").map(|p| PathBuf::from(p.value));
+    let max_size = t
+        .integer_in(doc, "max_size_kb", 100..=1_000_000)
+        .map_or(DEFAULT_MAIL_MAX_SIZE, |m| m.value as usize * 1000);
     t.finish(doc);
     Some(MailSettings {
         relay: relay?.value,
@@ -419,6 +430,7 @@ fn read_mail(top: &mut Table<'_, '_>, doc: &mut Doc<'_>) -> Option<MailSettings>
         username,
         timeout,
         ca_file,
+        max_size,
     })
 }
 

@@ -2,6 +2,7 @@
 //! attachments when big), sent with lettre over STARTTLS, implicit TLS, or
 //! plain SMTP to a loopback relay.
 
+use std::path::Path;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
@@ -12,8 +13,10 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use thiserror::Error;
 
-use super::{FULL_BODY_LIMIT, Report, render_html, render_text, render_text_summary};
-use crate::config::{MailSettings, MailTls};
+use super::{
+    FULL_BODY_LIMIT, Report, render_html, render_html_summary, render_text, render_text_summary,
+};
+use crate::config::{DEFAULT_MAIL_MAX_SIZE, MailSettings, MailTls};
 
 /// Sender and recipients when no `[mail]` is configured (the mail is then
 /// only kept in the outbox).
@@ -109,51 +112,117 @@ fn message(
     Ok(m.formatted())
 }
 
+/// What a big report's mail carries besides the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attached {
+    JsonAndCsv,
+    Csv,
+    Nothing,
+}
+
 /// The report as a mail: the whole report in the body, or for a big one
-/// the summary and the problems, with the full report attached.
+/// the summary and the problems, with the full report attached. A mail is
+/// never bigger than the relay takes (`max_size_kb`) when that can be
+/// helped: an attachment that would make it so stays in the run history
+/// (`history`, the report's file there), and the body says so and how to
+/// read it.
 pub fn render_report(
     report: &Report,
     settings: Option<&MailSettings>,
+    history: &Path,
 ) -> Result<Rendered, MailError> {
     let (from, to) = parties(settings);
     let subject = report.subject();
-    let full = report.devices().len() <= FULL_BODY_LIMIT;
-    let text = if full {
-        render_text(report, true)
-    } else {
-        render_text_summary(report)
+    let limit = settings.map_or(DEFAULT_MAIL_MAX_SIZE, |s| s.max_size);
+    let done = |bytes| Rendered {
+        bytes,
+        subject: subject.clone(),
+        from: from.clone(),
+        to: to.clone(),
     };
-    let html = render_html(report, full);
-    let alternative = MultiPart::alternative_plain_html(text, html);
-    let body = if full {
-        alternative
-    } else {
-        let json = serde_json::to_string_pretty(&report.json)
-            .map_err(|e| MailError::Build(e.to_string()))?;
-        let id = report.json["run_id"].as_str().unwrap_or("report");
-        MultiPart::mixed()
-            .multipart(alternative)
-            .singlepart(
+    if report.devices().len() <= FULL_BODY_LIMIT {
+        let body =
+            MultiPart::alternative_plain_html(render_text(report, true), render_html(report));
+        let bytes = message(&from, &to, &subject, body)?;
+        if bytes.len() <= limit {
+            return Ok(done(bytes));
+        }
+    }
+    let json =
+        serde_json::to_string_pretty(&report.json).map_err(|e| MailError::Build(e.to_string()))?;
+    let csv = report.csv();
+    let id = report.json["run_id"].as_str().unwrap_or("report");
+    let mut bytes = Vec::new();
+    for attached in [Attached::JsonAndCsv, Attached::Csv, Attached::Nothing] {
+        let note = attached_note(attached, json.len(), limit, history);
+        let alternative = MultiPart::alternative_plain_html(
+            render_text_summary(report, &note),
+            render_html_summary(report, &note),
+        );
+        let mut body = MultiPart::mixed().multipart(alternative);
+        if attached == Attached::JsonAndCsv {
+            body = body.singlepart(
                 Attachment::new(format!("{id}.json")).body(
-                    json,
+                    json.clone(),
                     ContentType::parse("application/json")
                         .map_err(|e| MailError::Build(e.to_string()))?,
                 ),
-            )
-            .singlepart(
+            );
+        }
+        if attached != Attached::Nothing {
+            body = body.singlepart(
                 Attachment::new(format!("{id}.csv")).body(
-                    report.csv(),
+                    csv.clone(),
                     ContentType::parse("text/csv; charset=utf-8")
                         .map_err(|e| MailError::Build(e.to_string()))?,
                 ),
-            )
+            );
+        }
+        bytes = message(&from, &to, &subject, body)?;
+        if bytes.len() <= limit {
+            break;
+        }
+    }
+    if bytes.len() > limit {
+        tracing::warn!(
+            run_id = id,
+            bytes = bytes.len(),
+            max_size = limit,
+            "the report mail is bigger than max_size_kb even without attachments: the devices that need attention alone fill it"
+        );
+    }
+    Ok(done(bytes))
+}
+
+/// The summary's last sentence: where the whole report is.
+fn attached_note(attached: Attached, json_bytes: usize, limit: usize, history: &Path) -> String {
+    let mb = |b: usize| {
+        if b >= 1_000_000 {
+            format!("{:.1} MB", b as f64 / 1_000_000.0)
+        } else {
+            format!("{} KB", b.div_ceil(1000))
+        }
     };
-    Ok(Rendered {
-        bytes: message(&from, &to, &subject, body)?,
-        subject,
-        from,
-        to,
-    })
+    let kept = format!(
+        "it is kept in the run history as {path} (read it with `nightshift report render {path} --format html`, or raise max_size_kb in [mail] if the relay takes bigger mails)",
+        path = history.display()
+    );
+    match attached {
+        Attached::JsonAndCsv => {
+            "The full report (every device) is attached as JSON and CSV.".into()
+        }
+        Attached::Csv => format!(
+            "The full report (every device) is attached as CSV. As JSON it is {}, too big for a mail of at most {} (max_size_kb = {}): {kept}.",
+            mb(json_bytes),
+            mb(limit),
+            limit / 1000
+        ),
+        Attached::Nothing => format!(
+            "The full report (every device) is too big for a mail of at most {} (max_size_kb = {}): {kept}.",
+            mb(limit),
+            limit / 1000
+        ),
+    }
 }
 
 /// An alert: a short text mail that needs a human before the window.
@@ -301,6 +370,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const HISTORY: &str = "/var/lib/nightshift/history/tuesday-night-20261201T0100Z.json";
+
+    fn limited(max_size: usize) -> MailSettings {
+        MailSettings {
+            relay: "127.0.0.1".into(),
+            port: 25,
+            tls: MailTls::None,
+            from: "nightshift@example.test".into(),
+            to: vec!["netops@example.test".into()],
+            username: None,
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            max_size,
+        }
+    }
+
+    /// The mail as text: headers unfolded, quoted-printable soft breaks
+    /// joined.
+    fn plain(m: &Rendered) -> String {
+        String::from_utf8(m.bytes.clone())
+            .unwrap()
+            .replace("\r\n ", " ")
+            .replace("=\r\n", "")
+    }
+
     fn report(devices: usize) -> Report {
         let list: Vec<serde_json::Value> = (0..devices)
             .map(|i| {
@@ -322,7 +416,7 @@ mod tests {
 
     #[test]
     fn a_small_report_is_all_in_the_body() {
-        let m = render_report(&report(20), None).unwrap();
+        let m = render_report(&report(20), None, Path::new(HISTORY)).unwrap();
         let text = String::from_utf8(m.bytes).unwrap();
         assert_eq!(
             m.subject,
@@ -336,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_big_report_keeps_summary_and_failures_and_attaches_the_rest() {
-        let m = render_report(&report(500), None).unwrap();
+        let m = render_report(&report(500), None, Path::new(HISTORY)).unwrap();
         // Unfold headers and quoted-printable soft breaks.
         let text = String::from_utf8(m.bytes)
             .unwrap()
@@ -358,5 +452,60 @@ mod tests {
         let body = &text[..body_end];
         assert!(body.contains("sw-0007") && body.contains("sw-0407"));
         assert!(!body.contains("sw-0001 "), "{body}");
+    }
+
+    #[test]
+    fn a_mail_is_never_bigger_than_the_relay_takes_when_that_can_be_helped() {
+        // 150 devices, each with a long diff: the whole report in the body
+        // is about 1.5 MB.
+        let mut r = report(150);
+        let diff: Vec<String> = (0..100)
+            .map(|i| format!("+ permit tcp 10.0.{i}.0 0.0.0.255 any eq 443"))
+            .collect();
+        for d in r.json["devices"].as_array_mut().unwrap() {
+            d["diff"] = json!(diff);
+        }
+        let history = Path::new(HISTORY);
+        let whole = render_report(&r, Some(&limited(100_000_000)), history).unwrap();
+        assert!(!plain(&whole).contains("attachment;"));
+        let whole = whole.bytes.len();
+
+        // Under a limit the body does not fit: the summary, with both
+        // attachments.
+        // (The body's note names the limit: a few bytes either way.)
+        let m = render_report(&r, Some(&limited(whole - 100)), history).unwrap();
+        assert!(m.bytes.len() < whole);
+        let text = plain(&m);
+        assert!(text.contains(".json\""), "{text}");
+        assert!(text.contains(".csv\""), "{text}");
+        assert!(text.contains("attached as JSON and CSV."), "{text}");
+
+        // Room for the CSV, not the JSON: the body says where the JSON is.
+        let with_both = m.bytes.len();
+        let m = render_report(&r, Some(&limited(with_both - 100)), history).unwrap();
+        let text = plain(&m);
+        assert!(m.bytes.len() < with_both);
+        assert!(!text.contains(".json\""), "{text}");
+        assert!(text.contains(".csv\""), "{text}");
+        assert!(text.contains("attached as CSV. As JSON it is"), "{text}");
+        assert!(
+            text.contains(&format!("nightshift report render {HISTORY} --format html")),
+            "{text}"
+        );
+        assert!(text.contains("raise max_size_kb"), "{text}");
+
+        // Room for neither.
+        let with_csv = m.bytes.len();
+        let m = render_report(&r, Some(&limited(with_csv - 100)), history).unwrap();
+        let text = plain(&m);
+        assert!(m.bytes.len() < with_csv);
+        assert!(!text.contains("attachment;"), "{text}");
+        assert!(text.contains("is too big for a mail of at most"), "{text}");
+        assert!(text.contains(HISTORY), "{text}");
+        // The failures are still named in the body.
+        assert!(
+            text.contains("sw-0007") && text.contains("sw-0107"),
+            "{text}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-pub use templates::{render_html, render_text, render_text_summary};
+pub use templates::{render_html, render_html_summary, render_text, render_text_summary};
 
 use crate::config::Config;
 use crate::device::session_addr;
@@ -272,11 +272,16 @@ impl Report {
         out
     }
 
+    /// Where [`Report::save`] keeps it: `<state_dir>/history/<run_id>.json`.
+    pub fn history_path(&self, state_dir: &Path) -> PathBuf {
+        let id = self.json["run_id"].as_str().unwrap_or("run");
+        state_dir.join("history").join(format!("{id}.json"))
+    }
+
     /// Writes the report into the run history: `<state_dir>/history/<run_id>.json`.
     pub fn save(&self, state_dir: &Path) -> Result<PathBuf, ReportError> {
-        let dir = state_dir.join("history");
-        let id = self.json["run_id"].as_str().unwrap_or("run");
-        let path = dir.join(format!("{id}.json"));
+        let path = self.history_path(state_dir);
+        let dir = path.parent().unwrap_or(state_dir).to_path_buf();
         let write = |path: &Path| -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
             crate::durable::write_durably_with(path, |w| {

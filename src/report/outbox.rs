@@ -400,7 +400,11 @@ pub async fn mail_report(
     report: &Report,
     now: DateTime<Utc>,
 ) -> Result<Mailed, ReportError> {
-    let rendered = mail::render_report(report, config.mail.as_ref())?;
+    let rendered = mail::render_report(
+        report,
+        config.mail.as_ref(),
+        &report.history_path(&config.daemon.state_dir),
+    )?;
     let (password, password_problem) = match credentials::mail_password(config, store) {
         Ok(p) => (p, None),
         Err(e) => (None, Some(e)),

@@ -66,17 +66,27 @@ pub fn render_text(r: &Report, with_header: bool) -> String {
 }
 
 /// The header, then only the devices that need attention (a big report's
-/// mail body).
-pub fn render_text_summary(r: &Report) -> String {
+/// mail body), ending with `attached`: where the whole report is.
+pub fn render_text_summary(r: &Report, attached: &str) -> String {
     let mut ctx = view::report(r, false, &text_block);
     ctx["header"] = true.into();
+    ctx["attached"] = attached.into();
     render("report.txt", &ctx)
 }
 
-/// The whole report as HTML, or (`full = false`) its summary and the
-/// devices that need attention.
-pub fn render_html(r: &Report, full: bool) -> String {
-    let mut html = render("report.html", &view::report(r, full, &html_row));
+/// The whole report as HTML.
+pub fn render_html(r: &Report) -> String {
+    let mut html = render("report.html", &view::report(r, true, &html_row));
+    html.push('\n');
+    html
+}
+
+/// The summary and the devices that need attention as HTML, ending with
+/// `attached`: where the whole report is.
+pub fn render_html_summary(r: &Report, attached: &str) -> String {
+    let mut ctx = view::report(r, false, &html_row);
+    ctx["attached"] = attached.into();
+    let mut html = render("report.html", &ctx);
     html.push('\n');
     html
 }
@@ -85,6 +95,10 @@ pub fn render_html(r: &Report, full: bool) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The summary's last sentence, with markup: text shows it as written,
+    /// HTML escapes it.
+    const ATTACHED: &str = "The full report <is> attached.";
 
     /// A report whose device message, line, warning and job name carry
     /// markup, as a device or a config could send them.
@@ -112,8 +126,7 @@ mod tests {
     #[test]
     fn html_escapes_every_value_a_device_or_config_sends() {
         let r = hostile();
-        for full in [true, false] {
-            let html = render_html(&r, full);
+        for html in [render_html(&r), render_html_summary(&r, ATTACHED)] {
             assert!(!html.contains("<script"), "{html}");
             assert!(!html.contains("<img"), "{html}");
             assert!(!html.contains("j<i>"), "{html}");
@@ -133,7 +146,7 @@ mod tests {
         assert!(text.contains("<script>alert(1)</script>"), "{text}");
         assert!(text.contains("=== sw<1> (127.0.0.1:22): FAILED"), "{text}");
         assert!(!text.contains("&lt;"), "{text}");
-        let summary = render_text_summary(&r);
+        let summary = render_text_summary(&r, ATTACHED);
         assert!(
             summary.contains("Devices that need attention:"),
             "{summary}"
@@ -179,12 +192,12 @@ mod tests {
              === sw3 (127.0.0.1:24): unchanged\n\
              held: tier 2: held\n"
         );
-        let summary = render_text_summary(&two_jobs());
+        let summary = render_text_summary(&two_jobs(), ATTACHED);
         assert!(
             summary.ends_with(
                 "Devices that need attention:\n\n\
                  === sw2 (127.0.0.1:23): FAILED at apply\n    line:     permit bogus\n    error:    % Invalid input\n    hint:     fix the line\n\n\
-                 The full report is attached as JSON and CSV.\n"
+                 The full report <is> attached.\n"
             ),
             "{summary}"
         );
@@ -192,7 +205,7 @@ mod tests {
 
     #[test]
     fn html_has_a_row_per_device_and_one_table_per_list() {
-        let html = render_html(&two_jobs(), true);
+        let html = render_html(&two_jobs());
         // sw2 failed: in the attention table and in its job's.
         for (name, rows) in [("sw1", 1), ("sw2", 2), ("sw3", 1)] {
             assert_eq!(
@@ -209,8 +222,12 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("Needs attention (1)"), "{html}");
-        let summary = render_html(&two_jobs(), false);
+        let summary = render_html_summary(&two_jobs(), ATTACHED);
         assert_eq!(summary.matches("<b>sw").count(), 1, "{summary}");
+        assert!(
+            summary.contains("<p>The full report &lt;is&gt; attached.</p>"),
+            "{summary}"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ MODE: auth    STARTTLS required, AUTH PLAIN/LOGIN required (USER/PASSWORD)
               that answer; stall = no answer for 60 s) or, for 550 and 554,
               every message is refused
       badtls  STARTTLS with a certificate no CA signed for this relay
+      size-N  STARTTLS + AUTH, and no message over N bytes: SIZE N in EHLO,
+              552 for a bigger one (as Postfix's message_size_limit)
 Prints "ready" when it listens; stops on SIGTERM.
 """
 import asyncio
@@ -84,7 +86,7 @@ if mode == "misbehave-cut":
     handler = Mailbox(maildir)
 elif mode.startswith("misbehave-"):
     handler = Misbehaving(maildir, mode.split("-", 1)[1])
-elif mode in ("auth", "plain", "badtls"):
+elif mode in ("auth", "plain", "badtls") or mode.startswith("size-"):
     handler = Mailbox(maildir)
 else:
     handler = Refusing(maildir)
@@ -103,8 +105,10 @@ else:
         cert, key = f"{d}/c.pem", f"{d}/k.pem"
     tls.load_cert_chain(cert, key)
     kind = CuttingController if mode == "misbehave-cut" else Controller
+    limit = {"data_size_limit": int(mode.split("-", 1)[1])} if mode.startswith("size-") else {}
     ctl = kind(handler, hostname="127.0.0.1", port=int(port), tls_context=tls,
-                     require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True)
+                     require_starttls=True, authenticator=check, auth_required=True, auth_require_tls=True,
+                     **limit)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 ctl.start()
 print("ready", flush=True)
