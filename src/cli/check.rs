@@ -100,11 +100,12 @@ pub fn summary(config: &Config, clock: &dyn Clock) -> String {
                 MailTls::None => "plain (loopback)",
             };
             out += &format!(
-                "mail: {}:{} {tls}, from {} to {}\n",
+                "mail: {}:{} {tls}, from {} to {}, at most {} kB a mail\n",
                 m.relay,
                 m.port,
                 m.from,
-                m.to.join(", ")
+                m.to.join(", "),
+                m.max_size / 1000
             );
         }
         None => out += "mail: not configured; reports are kept in the outbox only\n",
