@@ -141,11 +141,14 @@ pub fn render_report(
         to: to.clone(),
     };
     if report.devices().len() <= FULL_BODY_LIMIT {
-        let body =
-            MultiPart::alternative_plain_html(render_text(report, true), render_html(report));
-        let bytes = message(&from, &to, &subject, body)?;
-        if bytes.len() <= limit {
-            return Ok(done(bytes));
+        let (text, html) = (render_text(report, true), render_html(report));
+        // Encoded, a mail is never smaller than its parts.
+        if text.len() + html.len() <= limit {
+            let body = MultiPart::alternative_plain_html(text, html);
+            let bytes = message(&from, &to, &subject, body)?;
+            if bytes.len() <= limit {
+                return Ok(done(bytes));
+            }
         }
     }
     let json =
