@@ -355,18 +355,7 @@ async fn nx_os_cleanup_after_a_verified_commit_is_a_warning_not_a_failure() {
         .with_extension("state")
         .join("history")
         .join(format!("{}.json", run.json["run_id"].as_str().unwrap()));
-    let html = common::ns(
-        &config,
-        &[
-            "report",
-            "render",
-            history.to_str().unwrap(),
-            "--format",
-            "html",
-        ],
-        "",
-    );
-    let html = String::from_utf8_lossy(&html.stdout);
+    let html = common::render_html(&config, &history);
     assert!(
         html.contains("<b>Warning:</b> the change is committed and verified"),
         "{html}"

@@ -425,19 +425,7 @@ async fn a_relay_with_a_size_limit_gets_a_mail_it_takes_and_the_rest_stays_in_th
         "the JSON is not"
     );
     // The named file reads back as the whole report.
-    let out = ns(
-        &config,
-        &[
-            "report",
-            "render",
-            history.to_str().unwrap(),
-            "--format",
-            "html",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let html = String::from_utf8_lossy(&out.stdout);
+    let html = common::render_html(&config, &history);
     assert!(
         html.contains("permit tcp 10.1.148.0 0.0.0.255 any eq 443"),
         "the last device's diff"

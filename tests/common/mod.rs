@@ -341,6 +341,23 @@ pub fn file_names(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// Standard output and standard error of a finished command, together.
+/// `nightshift report render FILE --format html`, which must succeed.
+pub fn render_html(config: &std::path::Path, history: &std::path::Path) -> String {
+    let out = ns(
+        config,
+        &[
+            "report",
+            "render",
+            history.to_str().unwrap(),
+            "--format",
+            "html",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn text(o: &std::process::Output) -> String {
     format!(
         "{}{}",
