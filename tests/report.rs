@@ -390,6 +390,11 @@ async fn a_relay_with_a_size_limit_gets_a_mail_it_takes_and_the_rest_stays_in_th
     // in the body, and the relay refuses it for good.
     let out = dry_run();
     assert!(text(&out).contains("552"), "{}", text(&out));
+    assert!(
+        text(&out).contains("refused the mail as too big: set [mail] max_size_kb"),
+        "{}",
+        text(&out)
+    );
     assert!(peer.messages().is_empty());
 
     // Told: the mail fits, and says where the rest is.

@@ -56,6 +56,13 @@ impl MailError {
                 transient: true, ..
             } => Some("the mail stays in the outbox and is retried with backoff"),
             MailError::Relay {
+                transient: false,
+                reason,
+                ..
+            } if too_big(reason) => Some(
+                "the relay refused the mail as too big: set [mail] max_size_kb to the relay's limit and later reports fit it; this one stays in the outbox, and the run history has the whole report (`nightshift report render <state_dir>/history/RUN.json`)",
+            ),
+            MailError::Relay {
                 transient: false, ..
             } => Some(
                 "the relay refused it for good: fix the cause (sender, recipients, AUTH), then `nightshift report resend ID`",
@@ -66,6 +73,13 @@ impl MailError {
             _ => None,
         }
     }
+}
+
+/// A relay's answer to a mail over its size limit: 552 (RFC 5321, "exceeded
+/// storage allocation", what Postfix and Exchange send) or the enhanced
+/// status 5.3.4, "message too big for system".
+fn too_big(reason: &str) -> bool {
+    reason.contains("552") || reason.contains("5.3.4")
 }
 
 /// A rendered message, ready for the outbox.
