@@ -142,3 +142,30 @@ async fn a_standard_acl_pays_one_round_trip_for_its_sequence_numbers() {
     assert!(pushed <= 12, "standard IOS push: {pushed} round trips");
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_proof_is_a_log_in_and_enable_and_nothing_more() {
+    let (lab, _dir, config) = common::lab_with_config(LabSpec {
+        // ios-001, the canary, lands at `>`: enable and its secret.
+        ios: 2,
+        nxos: 0,
+        ..Default::default()
+    })
+    .await;
+    let run = common::run_json(
+        &config,
+        &["run", "lock-it-down", "--devices", "ios-002"],
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.text());
+    let canary = lab.stats().device("ios-001").unwrap().clone();
+    assert_eq!(canary.logins, 1, "one login proves the credentials");
+    // No terminal setup: the proof's session ends once it is enabled.
+    assert!(
+        canary.round_trips <= 4,
+        "the canary proof: {} round trips",
+        canary.round_trips
+    );
+    lab.shutdown().await;
+}

@@ -184,7 +184,9 @@ pub async fn prove(
         ..Target::from_device(device)
     };
     tracing::info!(profile, canary = %device.name, "checking credentials with one login");
-    match Session::open(&target, &login, &Arc::new(known)).await {
+    // Logged in and enabled is the proof: the terminal setup the jobs
+    // need would cost the canary a round trip more.
+    match Session::log_in(&target, &login, &Arc::new(known), None).await {
         Err(DeviceError::EnableFailed {
             refused: false,
             needed: true,
