@@ -274,7 +274,12 @@ pub(super) fn execute(
                 end,
             )
         });
-    let mut report = Report::new(config, &report, planned);
+    // The run's records are dropped once the report holds them: a big
+    // run's are tens of MB.
+    let mut report = {
+        let run = report;
+        Report::new(config, &run, planned)
+    };
     if let Some((w, opening)) = &out.plan_for
         && let Some(w) = config.window(w)
     {

@@ -135,6 +135,8 @@ async fn run_in_span(
         }
     };
     let report = Report::new(&config, &run, Some((opening, end_of(w, opening))));
+    // The report holds the records now: a big run's are tens of MB.
+    drop(run);
     let subject = report.subject();
     tracing::info!(summary = %subject, "window done");
     if let Err(e) = report.save(&config.daemon.state_dir) {
