@@ -421,7 +421,7 @@ async fn a_relay_with_a_size_limit_gets_a_mail_it_takes_and_the_rest_stays_in_th
         .find(|p| body.contains(&p.display().to_string()))
         .unwrap_or_else(|| panic!("the body names the report in the run history: {body}"));
     assert!(
-        body.contains("too big for a mail of at most 100 KB (max_size_kb = 100)"),
+        body.contains("too big for a mail of at most 100 kB (max_size_kb = 100)"),
         "{body}"
     );
     assert!(m.contains("Content-Type: text/csv"), "the CSV is attached");

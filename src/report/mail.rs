@@ -217,7 +217,7 @@ fn attached_note(attached: Attached, json_bytes: usize, limit: usize, history: &
         if b >= 1_000_000 {
             format!("{:.1} MB", b as f64 / 1_000_000.0)
         } else {
-            format!("{} KB", b.div_ceil(1000))
+            format!("{} kB", b.div_ceil(1000))
         }
     };
     let kept = format!(
