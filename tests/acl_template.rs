@@ -61,13 +61,7 @@ fn templated(text: &str, sites: &[&str]) -> String {
             _ => out.push_str(block),
         }
     }
-    let at = out.find("acl_lines = \"\"\"\n").unwrap();
-    let end = at + out[at..].find("\n\"\"\"").unwrap();
-    let mut out = format!(
-        "{}acl_lines = \"\"\"\n{TEMPLATE}{}",
-        &out[..at],
-        &out[end..]
-    );
+    let mut out = common::with_acl_lines(&out, TEMPLATE);
     out = out.replace(
         "acl_name = \"LOCK_IT_DOWN\"\n",
         "acl_name = \"LOCK_IT_DOWN\"\nvars = { dns = \"10.0.0.53\" }\n",

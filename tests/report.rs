@@ -367,10 +367,8 @@ async fn a_relay_with_a_size_limit_gets_a_mail_it_takes_and_the_rest_stays_in_th
         })
         .chain(["deny ip any any log".to_string()])
         .collect();
-    let text_of = std::fs::read_to_string(&config).unwrap();
-    let start = text_of.find("acl_lines = \"\"\"\n").unwrap() + "acl_lines = \"\"\"\n".len();
-    let end = start + text_of[start..].find("\n\"\"\"").unwrap();
-    let with_acl = format!("{}{}{}", &text_of[..start], acl.join("\n"), &text_of[end..]);
+    let with_acl =
+        common::with_acl_lines(&std::fs::read_to_string(&config).unwrap(), &acl.join("\n"));
     std::fs::write(&config, &with_acl).unwrap();
     let dry_run = || {
         ns(

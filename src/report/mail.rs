@@ -448,11 +448,7 @@ mod tests {
     #[test]
     fn a_big_report_keeps_summary_and_failures_and_attaches_the_rest() {
         let m = render_report(&report(500), None, Path::new(HISTORY)).unwrap();
-        // Unfold headers and quoted-printable soft breaks.
-        let text = String::from_utf8(m.bytes)
-            .unwrap()
-            .replace("\r\n ", " ")
-            .replace("=\r\n", "");
+        let text = plain(&m);
         assert_eq!(
             m.subject,
             "[nightshift] tuesday-night: 495 changed, 5 failed"

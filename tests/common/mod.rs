@@ -341,6 +341,15 @@ pub fn file_names(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// Standard output and standard error of a finished command, together.
+/// A config's text with its first job's `acl_lines` body replaced by
+/// `lines`.
+pub fn with_acl_lines(config: &str, lines: &str) -> String {
+    const OPEN: &str = "acl_lines = \"\"\"\n";
+    let start = config.find(OPEN).expect("the config has acl_lines") + OPEN.len();
+    let end = start + config[start..].find("\n\"\"\"").expect("acl_lines ends");
+    format!("{}{lines}{}", &config[..start], &config[end..])
+}
+
 /// `nightshift report render FILE --format html`, which must succeed.
 pub fn render_html(config: &std::path::Path, history: &std::path::Path) -> String {
     let out = ns(
