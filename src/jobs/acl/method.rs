@@ -56,7 +56,7 @@ pub(crate) trait AclMethod: Sync {
     fn compared(&self, acl: &AclRef<'_>, entries: &[Entry]) -> Vec<Entry> {
         self.order(acl, entries)
             .into_iter()
-            .map(|i| entries[i].clone())
+            .filter_map(|i| entries.get(i).cloned())
             .collect()
     }
 
